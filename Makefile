@@ -1,0 +1,36 @@
+# Every target runs inside .venv (created on first use) so a fresh clone needs only `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SHARED ?= $(abspath ../shared)
+STAMP := $(VENV)/.installed-stamp
+# Tests, benches and the demo use the small offline `test-mbf128` pack from ../shared/models.
+export STASH_SENSE_MODEL_DIR ?= $(SHARED)/models
+export STASH_SENSE_SHARED ?= $(SHARED)
+
+.PHONY: test bench demo lint clean
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
+	touch $@
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.engine_bench
+	$(BIN)/python -m bench.db_bench
+
+demo: $(STAMP)
+	$(BIN)/python -m stash_sense identify --pack test-mbf128 \
+		$(SHARED)/datasets/deepface_testset/_unlabelled/couple.jpg \
+		$(SHARED)/datasets/deepface_testset/_unlabelled/selfie-many-people.jpg
+
+lint: $(STAMP)
+	$(BIN)/ruff check stash_sense tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,3 @@
+from stash_sense.cli import main
+
+raise SystemExit(main())

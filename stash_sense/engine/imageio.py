@@ -1,0 +1,104 @@
+"""Turning image bytes into an upright 8-bit RGB array, or a clear per-image error.
+
+Pillow is used (not cv2.imdecode) because it honours EXIF orientation, decodes CMYK, 16-bit,
+palette and animated files, can decode large JPEGs at reduced size (draft mode) and guards
+against decompression bombs.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Refuse images with more pixels than this (Pillow's own guard raises beyond 2x its limit;
+# we make the limit explicit and raise at 1x with our own message).
+MAX_PIXELS = 120_000_000
+# Large images are decoded (JPEG draft) and then downscaled so the longest side is at most this;
+# faces that matter for identification are far larger than the detector's minimum at this size.
+DEFAULT_MAX_SIDE = 2048
+
+
+class ImageDecodeError(ValueError):
+    """An image that cannot be turned into pixels; the message says why in user terms."""
+
+
+def load_rgb(source: str | Path | bytes, max_side: int = DEFAULT_MAX_SIDE) -> np.ndarray:
+    """Decode a file path or bytes into an upright HxWx3 uint8 RGB array.
+
+    Animated images yield their first frame; alpha is composited onto black; 16-bit and CMYK
+    images are converted; images larger than ``max_side`` are downscaled (aspect kept).
+    """
+    data = _read_bytes(source)
+    if not data:
+        raise ImageDecodeError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            _refuse_bombs(img)
+            if img.format == "JPEG" and max_side:
+                img.draft("RGB", (max_side, max_side))
+            img.seek(0)
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            rgb = _to_rgb(img)
+    except ImageDecodeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageDecodeError(f"image too large to decode safely ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageDecodeError("not a recognised image format") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageDecodeError(f"corrupt or truncated image ({exc})") from exc
+    return _limit_side(rgb, max_side)
+
+
+def _read_bytes(source: str | Path | bytes) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    try:
+        return Path(source).read_bytes()
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot read file: {exc.strerror or exc}") from exc
+
+
+def _refuse_bombs(img: Image.Image) -> None:
+    width, height = img.size
+    if width * height > MAX_PIXELS:
+        raise ImageDecodeError(
+            f"image too large to decode safely: {width}x{height} pixels "
+            f"(limit {MAX_PIXELS:,})"
+        )
+
+
+def _to_rgb(img: Image.Image) -> np.ndarray:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = arr.max() if arr.size else 0
+        scale = 255.0 / (65535.0 if peak > 255 else max(peak, 1.0))
+        gray = np.clip(arr * scale, 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        gray = np.clip(arr if arr.max() > 1.0 else arr * 255.0, 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        img = Image.alpha_composite(background, rgba)
+    return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+
+
+def _limit_side(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    if not max_side or max(height, width) <= max_side:
+        return rgb
+    import cv2
+
+    scale = max_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)

@@ -1,0 +1,167 @@
+"""The engine: images -> detected faces -> aligned crops -> embeddings, for a whole batch.
+
+Decoding, detection and alignment of different images run in a thread pool (OpenCV, Pillow
+and onnxruntime release the GIL); the aligned faces of many images are then embedded in
+batches, one ONNX call per batch, spread over the same pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from stash_sense.engine.detector import DetectedFace, FaceDetector
+from stash_sense.engine.embedder import Embedder
+from stash_sense.engine.imageio import DEFAULT_MAX_SIDE, ImageDecodeError, load_rgb
+from stash_sense.engine.packs import Pack, load_pack, resolve_model
+from stash_sense.engine.recipe import Recipe, align_face
+
+ImageSource = str | Path | bytes | np.ndarray
+CHUNK_IMAGES = 64  # images in flight at once: bounds memory on huge galleries
+
+
+@dataclass
+class Face:
+    """A detected face and, when it passed the quality gates, its embeddings per embedder."""
+
+    detection: DetectedFace
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    crop: np.ndarray | None = None  # aligned RGB crop (kept for UI thumbnails / clustering)
+
+    @property
+    def usable(self) -> bool:
+        return self.detection.skipped is None
+
+    def to_dict(self) -> dict:
+        return self.detection.to_dict()
+
+
+@dataclass
+class ImageResult:
+    source: str
+    faces: list[Face] = field(default_factory=list)
+    error: str | None = None
+    size: tuple[int, int] | None = None  # width, height as analysed
+
+    @property
+    def usable_faces(self) -> list[Face]:
+        return [f for f in self.faces if f.usable]
+
+    def primary_face(self) -> Face | None:
+        """The subject of a single-person photo: the usable face nearest the centre, larger first.
+
+        Used for enrollment and verification, where a bystander must not stand in for the subject.
+        """
+        if not self.usable_faces or not self.size:
+            return None
+        centre = np.array(self.size, np.float32) / 2
+
+        def off_centre(face: Face) -> float:
+            box = face.detection.bbox
+            middle = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+            return float(np.linalg.norm(middle - centre)) / max(face.detection.size, 1.0)
+
+        return min(self.usable_faces, key=off_centre)
+
+    def to_dict(self) -> dict:
+        return {"image": self.source, "error": self.error,
+                "size": list(self.size) if self.size else None,
+                "faces": [f.to_dict() for f in self.faces]}
+
+
+class Engine:
+    """A loaded model pack. Create once per process; ``analyze`` is safe to call repeatedly."""
+
+    def __init__(self, pack: Pack | str, threads: int = 2, det_size: int | None = None,
+                 threshold: float | None = None, min_face_size: int | None = None,
+                 max_side: int = DEFAULT_MAX_SIDE, alignment: str | None = None,
+                 keep_crops: bool = False) -> None:
+        self.pack = load_pack(pack) if isinstance(pack, str) else pack
+        self.threads = max(1, int(threads))
+        self.max_side = max_side
+        self.keep_crops = keep_crops
+        det = self.pack.detector
+        # Parallelism comes from the pool; one intra-op thread per session avoids oversubscription.
+        self.detector = FaceDetector(resolve_model(det.model), det_size=det_size or det.det_size,
+                                     threshold=det.threshold if threshold is None else threshold,
+                                     min_face_size=det.min_face_size if min_face_size is None else min_face_size,
+                                     threads=1, feed_rgb_as_bgr=det.feed_rgb_as_bgr)
+        self.embedders = {
+            spec.name: Embedder(spec.name, resolve_model(spec.model),
+                                _with_alignment(spec.recipe, alignment), threads=1)
+            for spec in self.pack.embedders}
+        self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="stash-sense")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def analyze(self, sources: Iterable[ImageSource], names: Iterable[str] | None = None,
+                progress: Callable[[int], None] | None = None) -> list[ImageResult]:
+        """Analyse images in order; a bad image yields an ``error`` result, never an exception."""
+        return list(self.analyze_iter(sources, names, progress))
+
+    def analyze_iter(self, sources: Iterable[ImageSource], names: Iterable[str] | None = None,
+                     progress: Callable[[int], None] | None = None) -> Iterator[ImageResult]:
+        """Streaming form of ``analyze`` for long jobs: results come out in input order."""
+        labelled = zip(sources, names) if names is not None else ((s, _label(s)) for s in sources)
+        done = 0
+        while chunk := list(islice(labelled, CHUNK_IMAGES)):
+            results = list(self._pool.map(lambda item: self._detect_one(*item), chunk))
+            self._embed_results(results)
+            for result in results:
+                done += 1
+                if progress:
+                    progress(done)
+                yield result
+
+    def embed_crops(self, crops: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Embeddings of aligned crops by every embedder of the pack, batched over the pool."""
+        out = {}
+        for name, embedder in self.embedders.items():
+            step = max(embedder.batch_size, 8)
+            batches = [crops[i:i + step] for i in range(0, len(crops), step)]
+            parts = list(self._pool.map(embedder.embed, batches))
+            out[name] = np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
+        return out
+
+    def _detect_one(self, source: ImageSource, name: str) -> ImageResult:
+        result = ImageResult(source=name)
+        try:
+            rgb = source if isinstance(source, np.ndarray) else load_rgb(source, self.max_side)
+        except ImageDecodeError as exc:
+            result.error = str(exc)
+            return result
+        result.size = (int(rgb.shape[1]), int(rgb.shape[0]))
+        recipe = next(iter(self.embedders.values())).recipe
+        for detection in self.detector.detect(rgb):
+            face = Face(detection=detection)
+            if face.usable:
+                face.crop = align_face(rgb, detection.landmarks, detection.bbox, recipe)
+            result.faces.append(face)
+        return result
+
+    def _embed_results(self, results: list[ImageResult]) -> None:
+        faces = [f for r in results for f in r.faces if f.crop is not None]
+        embeddings = self.embed_crops([f.crop for f in faces])
+        for i, face in enumerate(faces):
+            face.embeddings = {name: vectors[i] for name, vectors in embeddings.items()}
+            if not self.keep_crops:
+                face.crop = None
+
+
+def _with_alignment(recipe: Recipe, alignment: str | None) -> Recipe:
+    """Override alignment (ablation only: measures what dropping alignment costs)."""
+    if alignment is None or alignment == recipe.alignment:
+        return recipe
+    return Recipe(**{**recipe.to_dict(), "alignment": alignment})
+
+
+def _label(source: ImageSource) -> str:
+    if isinstance(source, (str, Path)):
+        return str(source)
+    return f"<{type(source).__name__}>"

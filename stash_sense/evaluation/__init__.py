@@ -1,0 +1,1 @@
+"""Measuring accuracy on labelled faces: verification pairs and the identification harness."""

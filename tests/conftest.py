@@ -1,0 +1,34 @@
+"""Shared fixtures: real models and real faces from ../shared (never copied into the repo)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("STASH_SENSE_SHARED", REPO.parent / "shared")).resolve()
+os.environ.setdefault("STASH_SENSE_MODEL_DIR", str(SHARED / "models"))
+DATASETS = SHARED / "datasets"
+LFW = DATASETS / "lfw_deepfunneled"
+DEEPFACE = DATASETS / "deepface_testset"
+
+if not (SHARED / "models").is_dir():
+    raise RuntimeError(f"tests need the shared models and datasets at {SHARED} (set STASH_SENSE_SHARED)")
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from stash_sense.engine import Engine
+
+    eng = Engine("test-mbf128", threads=2, keep_crops=True)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_dir(tmp_path, monkeypatch):
+    """Each test gets its own plugin data folder: no test sees another's databases or journal."""
+    monkeypatch.setenv("STASH_SENSE_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
