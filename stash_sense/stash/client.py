@@ -1,0 +1,498 @@
+"""Thin Stash client over ``stashapi.stashapp.StashInterface``.
+
+Why a wrapper at all:
+- stashapi logs GraphQL errors and returns partial data (or ``{}``); we want every failure to raise one
+  exception type (``StashError``) with a message a user can act on (Stash down, bad credentials, ...).
+- the StashInterface constructor costs three requests (version, apiKey, full introspection), so one
+  instance is kept per process (``get_client``).
+- every GraphQL document lives in ``queries.py`` so tests can validate it against the real schema.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from stashapi.stashapp import StashInterface
+
+from . import queries as Q
+
+PLUGIN_ID = "stash_sense"
+_log = logging.getLogger(__name__)
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class StashError(Exception):
+    """Any failure talking to Stash; ``str(exc)`` is meant to be shown to the user."""
+
+
+class StashUnreachable(StashError):
+    """No HTTP answer at all (Stash not running, wrong host/port)."""
+
+
+class StashAuthError(StashError):
+    """HTTP 401/403: wrong or expired session cookie / API key."""
+
+
+class StashGraphQLError(StashError):
+    """Stash answered with GraphQL ``errors`` (invalid query, failed mutation)."""
+
+    def __init__(self, message: str, errors: list[dict] | None = None):
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class StashNotFound(StashError):
+    """The requested object or file does not exist in Stash (e.g. image 404)."""
+
+
+# --- connection dicts ---------------------------------------------------------------------------
+
+
+def connection_from_plugin_input(server_connection: dict) -> dict:
+    """Normalise the plugin stdin ``server_connection`` into a StashInterface connection dict.
+
+    Stash often listens on 0.0.0.0, which is not a connectable address; only Name/Value of the Go
+    ``http.Cookie`` are meaningful. ``ApiKey`` is not sent by Stash but is honoured when present.
+    """
+    host = server_connection.get("Host") or "localhost"
+    if host == "0.0.0.0":
+        host = "127.0.0.1"
+    conn: dict[str, Any] = {
+        "Scheme": server_connection.get("Scheme") or "http",
+        "Host": host,
+        "Port": int(server_connection.get("Port") or 9999),
+    }
+    cookie = server_connection.get("SessionCookie") or {}
+    if cookie.get("Value"):
+        conn["SessionCookie"] = {"Name": cookie.get("Name") or "session", "Value": cookie["Value"]}
+    if server_connection.get("ApiKey"):
+        conn["ApiKey"] = server_connection["ApiKey"]
+    if server_connection.get("BasePath"):
+        conn["BasePath"] = server_connection["BasePath"]
+    return conn
+
+
+def connection_from_url(url: str, api_key: str | None = None) -> dict:
+    """Connection dict from a URL such as ``http://localhost:9999`` or ``https://host/stash/`` (CLI use)."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    scheme = parts.scheme or "http"
+    conn: dict[str, Any] = {
+        "Scheme": scheme,
+        "Host": parts.hostname or "localhost",
+        "Port": parts.port or (443 if scheme == "https" else 80),
+    }
+    base_path = parts.path.rstrip("/")
+    if base_path.endswith("/graphql"):
+        base_path = base_path[: -len("/graphql")]
+    if base_path:
+        conn["BasePath"] = base_path
+    if api_key:
+        conn["ApiKey"] = api_key
+    return conn
+
+
+class _PyLogger:
+    """stashapi logger adapter to Python logging, for use outside Stash (no \\x01 level prefixes)."""
+
+    def __getattr__(self, level: str):
+        py = {"trace": "debug", "warn": "warning", "progress": "debug"}.get(level, level)
+        return lambda msg, *a, **k: getattr(_log, py, _log.info)(str(msg))
+
+
+class _Interface(StashInterface):
+    """StashInterface that raises on any GraphQL error and honours a reverse-proxy base path."""
+
+    RAISE_GQL_ERRORS = True  # stashapi >= 0.1.5 reads this; our _handle_GQL_response enforces it anyway
+
+    def __init__(self, conn: dict, base_path: str = "", **kwargs: Any):
+        self._base_path = base_path.rstrip("/")
+        super().__init__(conn=conn, **kwargs)
+
+    @property
+    def url(self) -> str:  # type: ignore[override]
+        return self._url
+
+    @url.setter
+    def url(self, value: str) -> None:
+        # StashInterface builds "<scheme>://<host>:<port>/graphql"; insert the base path before /graphql.
+        if self._base_path and value.endswith("/graphql") and not value.endswith(self._base_path + "/graphql"):
+            value = value[: -len("/graphql")] + self._base_path + "/graphql"
+        self._url = value
+
+    def _handle_GQL_response(self, response: requests.Response) -> dict:
+        if response.status_code in (401, 403):
+            raise StashAuthError(
+                f"Stash refused the credentials (HTTP {response.status_code}) at {self.url}: "
+                "the session cookie or API key is missing, wrong or expired"
+            )
+        try:
+            content = response.json()
+        except ValueError:
+            content = None
+        if isinstance(content, dict) and content.get("errors"):
+            errors = content["errors"]
+            msg = "; ".join(str(e.get("message", e)) for e in errors)
+            raise StashGraphQLError(f"Stash GraphQL error: {msg}", errors)
+        if response.status_code != 200 or not isinstance(content, dict) or content.get("data") is None:
+            raise StashError(f"Stash answered HTTP {response.status_code} {response.reason} without data at {self.url}")
+        return content["data"]
+
+
+# --- client -------------------------------------------------------------------------------------
+
+
+class StashClient:
+    """The operations Stash Sense needs, each one GraphQL document from ``queries.py``."""
+
+    def __init__(self, conn: dict, *, verify_ssl: bool = True, logger: Any = None):
+        self.conn = dict(conn)
+        host = self.conn.get("Host", "localhost")
+        if host == "0.0.0.0":
+            host = "127.0.0.1"
+        self.conn["Host"] = host
+        base_path = str(self.conn.pop("BasePath", "") or "").rstrip("/")
+        self.base_url = f"{self.conn.get('Scheme', 'http')}://{host}:{self.conn.get('Port', 9999)}{base_path}"
+        if logger is not None:
+            self.conn["Logger"] = logger
+        try:
+            self.stash = _Interface(self.conn, base_path, verify_ssl=verify_ssl)
+        except StashError:
+            raise
+        except requests.exceptions.ConnectionError as exc:
+            raise StashUnreachable(
+                f"Cannot reach Stash at {self.base_url}: is it running? ({exc.__class__.__name__})"
+            ) from exc
+        except Exception as exc:  # stashapi raises bare Exception
+            raise StashError(f"Cannot connect to Stash at {self.base_url}: {exc}") from exc
+
+    @classmethod
+    def from_plugin_input(cls, server_connection: dict, **kwargs: Any) -> StashClient:
+        """Client for the plugin process, from the ``server_connection`` Stash writes on stdin."""
+        return cls(connection_from_plugin_input(server_connection), **kwargs)
+
+    @classmethod
+    def from_url(cls, url: str, api_key: str | None = None, **kwargs: Any) -> StashClient:
+        """Client for command-line use; logs go to Python logging instead of the Stash stderr protocol."""
+        kwargs.setdefault("logger", _PyLogger())
+        return cls(connection_from_url(url, api_key), **kwargs)
+
+    # -- generic
+
+    def call(self, query: str, variables: dict | None = None) -> dict:
+        """Run one document; returns ``data`` or raises a ``StashError`` subclass."""
+        try:
+            return self.stash.call_GQL(query, dict(variables or {}))
+        except StashError:
+            raise
+        except requests.exceptions.ConnectionError as exc:
+            raise StashUnreachable(f"Lost connection to Stash at {self.base_url}: is it still running?") from exc
+        except requests.RequestException as exc:
+            raise StashError(f"HTTP error talking to Stash at {self.base_url}: {exc}") from exc
+        except Exception as exc:
+            raise StashError(f"Stash request failed: {exc}") from exc
+
+    # -- galleries / images / scenes
+
+    def find_gallery(self, gallery_id: str | int) -> dict | None:
+        """Gallery with its performers (not its images: Gallery has no image list field)."""
+        return self.call(Q.FIND_GALLERY, {"id": str(gallery_id)})["findGallery"]
+
+    def gallery_images_page(
+        self, gallery_id: str | int, *, page: int = 1, per_page: int = 100
+    ) -> tuple[int, list[dict]]:
+        """One page of a gallery's images, ordered by path so pages are stable."""
+        filt = {"page": page, "per_page": per_page, "sort": "path", "direction": "ASC"}
+        res = self.call(Q.FIND_GALLERY_IMAGES, {"gallery_id": str(gallery_id), "filter": filt})["findImages"]
+        return res["count"], res["images"]
+
+    def gallery_images(self, gallery_id: str | int, *, per_page: int = 100) -> Iterator[dict]:
+        """All images of a gallery, fetched page by page (no single huge response)."""
+        page = 1
+        while True:
+            count, images = self.gallery_images_page(gallery_id, page=page, per_page=per_page)
+            yield from images
+            if not images or page * per_page >= count:
+                return
+            page += 1
+
+    def find_gallery_with_images(self, gallery_id: str | int, *, per_page: int = 100) -> dict | None:
+        """Gallery dict plus an ``images`` list."""
+        gallery = self.find_gallery(gallery_id)
+        if gallery is not None:
+            gallery["images"] = list(self.gallery_images(gallery_id, per_page=per_page))
+        return gallery
+
+    def find_galleries(
+        self,
+        *,
+        without_performers: bool = False,
+        tag_id: str | int | None = None,
+        page: int = 1,
+        per_page: int = 100,
+    ) -> tuple[int, list[dict]]:
+        """One page of galleries (all, or only those without performers, and/or having a tag)."""
+        gfilter: dict[str, Any] = {}
+        if without_performers:
+            gfilter["performer_count"] = {"value": 0, "modifier": "EQUALS"}
+        if tag_id is not None:
+            gfilter["tags"] = {"value": [str(tag_id)], "modifier": "INCLUDES", "depth": 0}
+        variables = {
+            "gallery_filter": gfilter or None,
+            "filter": {"page": page, "per_page": per_page, "sort": "id", "direction": "ASC"},
+        }
+        res = self.call(Q.FIND_GALLERIES, variables)["findGalleries"]
+        return res["count"], res["galleries"]
+
+    def iter_galleries(
+        self, *, without_performers: bool = False, tag_id: str | int | None = None, per_page: int = 100
+    ) -> Iterator[dict]:
+        """All matching galleries, page by page."""
+        page = 1
+        while True:
+            count, galleries = self.find_galleries(
+                without_performers=without_performers, tag_id=tag_id, page=page, per_page=per_page
+            )
+            yield from galleries
+            if not galleries or page * per_page >= count:
+                return
+            page += 1
+
+    def find_image(self, image_id: str | int) -> dict | None:
+        return self.call(Q.FIND_IMAGE, {"id": str(image_id)})["findImage"]
+
+    def find_scene(self, scene_id: str | int) -> dict | None:
+        return self.call(Q.FIND_SCENE, {"id": str(scene_id)})["findScene"]
+
+    # -- performers
+
+    def find_performer(self, performer_id: str | int) -> dict | None:
+        return self.call(Q.FIND_PERFORMER, {"id": str(performer_id)})["findPerformer"]
+
+    def find_performers_by_stash_id(self, endpoint: str, stash_id: str) -> list[dict]:
+        """Local performers already linked to this stash-box ID (normally 0 or 1)."""
+        res = self.call(Q.FIND_PERFORMERS_BY_STASH_ID, {"endpoint": endpoint, "stash_id": stash_id})
+        return res["findPerformers"]["performers"]
+
+    def find_performers_by_name(self, name: str) -> list[dict]:
+        """Exact-name matches; more than one means the name alone is ambiguous."""
+        return self.call(Q.FIND_PERFORMERS_BY_NAME, {"name": name})["findPerformers"]["performers"]
+
+    def create_performer(
+        self,
+        *,
+        name: str,
+        disambiguation: str | None = None,
+        stash_ids: list[dict] | None = None,
+        image: str | None = None,
+        alias_list: list[str] | None = None,
+        country: str | None = None,
+        gender: str | None = None,
+    ) -> dict:
+        """performerCreate; ``stash_ids`` items are ``{"endpoint", "stash_id"}``."""
+        inp: dict[str, Any] = {"name": name}
+        for key, value in (
+            ("disambiguation", disambiguation),
+            ("image", image),
+            ("alias_list", alias_list),
+            ("country", country),
+            ("gender", gender),
+        ):
+            if value:
+                inp[key] = value
+        if stash_ids:
+            inp["stash_ids"] = [{"endpoint": s["endpoint"], "stash_id": s["stash_id"]} for s in stash_ids]
+        return self.call(Q.PERFORMER_CREATE, {"input": inp})["performerCreate"]
+
+    def add_performer_stash_id(self, performer_id: str | int, endpoint: str, stash_id: str) -> dict:
+        """Link an existing performer to a stash-box ID, keeping the IDs it already has.
+
+        performerUpdate's ``stash_ids`` replaces the whole list, so read it first and append.
+        """
+        performer = self.find_performer(performer_id)
+        if performer is None:
+            raise StashNotFound(f"Stash has no performer {performer_id}")
+        current = performer.get("stash_ids") or []
+        if any(s["endpoint"] == endpoint and s["stash_id"] == stash_id for s in current):
+            return performer
+        new_ids = [
+            {k: s[k] for k in ("endpoint", "stash_id", "updated_at") if s.get(k) is not None} for s in current
+        ] + [{"endpoint": endpoint, "stash_id": stash_id}]
+        return self.call(Q.PERFORMER_UPDATE, {"input": {"id": str(performer_id), "stash_ids": new_ids}})[
+            "performerUpdate"
+        ]
+
+    # -- tags
+
+    def find_tag_by_name(self, name: str) -> dict | None:
+        tags = self.call(Q.FIND_TAGS_BY_NAME, {"name": name})["findTags"]["tags"]
+        exact = [t for t in tags if t["name"] == name]
+        return (exact or tags or [None])[0]
+
+    def find_or_create_tag(self, name: str) -> dict:
+        return self.find_tag_by_name(name) or self.call(Q.TAG_CREATE, {"input": {"name": name}})["tagCreate"]
+
+    # -- bulk updates
+
+    def _bulk(
+        self, query: str, field: str, ids: list, performer_ids: list | None, tag_ids: list | None, mode: str
+    ) -> list[dict]:
+        if mode not in ("ADD", "REMOVE"):
+            raise ValueError("mode must be ADD (apply) or REMOVE (undo); SET would drop existing links")
+        inp: dict[str, Any] = {"ids": [str(i) for i in ids]}
+        if performer_ids:
+            inp["performer_ids"] = {"ids": [str(i) for i in performer_ids], "mode": mode}
+        if tag_ids:
+            inp["tag_ids"] = {"ids": [str(i) for i in tag_ids], "mode": mode}
+        if not ids or len(inp) == 1:
+            return []
+        return self.call(query, {"input": inp})[field] or []
+
+    def update_galleries(
+        self, ids: list, *, performer_ids: list | None = None, tag_ids: list | None = None, mode: str = "ADD"
+    ) -> list[dict]:
+        """Add (or, for undo, remove) performers/tags on galleries without touching the others."""
+        return self._bulk(Q.BULK_GALLERY_UPDATE, "bulkGalleryUpdate", ids, performer_ids, tag_ids, mode)
+
+    def update_images(
+        self, ids: list, *, performer_ids: list | None = None, tag_ids: list | None = None, mode: str = "ADD"
+    ) -> list[dict]:
+        return self._bulk(Q.BULK_IMAGE_UPDATE, "bulkImageUpdate", ids, performer_ids, tag_ids, mode)
+
+    def update_scenes(
+        self, ids: list, *, performer_ids: list | None = None, tag_ids: list | None = None, mode: str = "ADD"
+    ) -> list[dict]:
+        return self._bulk(Q.BULK_SCENE_UPDATE, "bulkSceneUpdate", ids, performer_ids, tag_ids, mode)
+
+    # -- stash-box
+
+    def stashbox_endpoints(self) -> list[dict]:
+        """Configured stash-box instances: ``[{"endpoint", "name"}]``."""
+        return self.call(Q.STASHBOX_ENDPOINTS)["configuration"]["general"]["stashBoxes"] or []
+
+    def scrape_stashbox_performer(self, endpoint: str, stash_id: str) -> dict | None:
+        """The stash-box performer with this ID, scraped through Stash (Stash holds the API key)."""
+        res = self.call(
+            Q.SCRAPE_STASHBOX_PERFORMER,
+            {"source": {"stash_box_endpoint": endpoint}, "input": {"query": stash_id}},
+        )["scrapeSinglePerformer"]
+        return next((p for p in res if p.get("remote_site_id") == stash_id), None)
+
+    def create_performer_from_stashbox(self, endpoint: str, stash_id: str) -> dict:
+        """Local performer for a stash-box ID: the existing one if linked, else created from stash-box data."""
+        existing = self.find_performers_by_stash_id(endpoint, stash_id)
+        if existing:
+            return existing[0]
+        scraped = self.scrape_stashbox_performer(endpoint, stash_id)
+        if scraped is None or not scraped.get("name"):
+            raise StashNotFound(f"stash-box {endpoint} has no performer {stash_id}")
+        aliases = [a.strip() for a in (scraped.get("aliases") or "").split(",") if a.strip()]
+        gender = scraped.get("gender")
+        valid_genders = {"MALE", "FEMALE", "TRANSGENDER_MALE", "TRANSGENDER_FEMALE", "INTERSEX", "NON_BINARY"}
+        return self.create_performer(
+            name=scraped["name"],
+            disambiguation=scraped.get("disambiguation"),
+            stash_ids=[{"endpoint": endpoint, "stash_id": stash_id}],
+            image=(scraped.get("images") or [None])[0],
+            alias_list=aliases or None,
+            country=scraped.get("country"),
+            gender=gender if gender in valid_genders else None,
+        )
+
+    # -- plugin settings
+
+    def plugin_settings(self, plugin_id: str = PLUGIN_ID) -> dict:
+        """Saved settings of a plugin; ``{}`` until the user saves them (always default in code)."""
+        plugins = self.call(Q.PLUGIN_CONFIG, {"ids": [plugin_id]})["configuration"]["plugins"] or {}
+        return dict(plugins.get(plugin_id) or {})
+
+    # -- bytes
+
+    def url_for(self, path: str) -> str:
+        """Absolute URL on the Stash server we connect to (not ``paths.*``, which may use externalHost)."""
+        return self.base_url + "/" + path.lstrip("/")
+
+    def fetch(self, path: str, *, what: str = "file") -> bytes:
+        """GET a Stash URL with our session cookie / ApiKey; clear errors for 401 / 404 / down."""
+        url = self.url_for(path)
+        try:
+            resp = self.stash.s.get(url, timeout=120)
+        except requests.exceptions.ConnectionError as exc:
+            raise StashUnreachable(f"Cannot reach Stash at {self.base_url} to download {what}") from exc
+        except requests.RequestException as exc:
+            raise StashError(f"Downloading {what} from Stash failed: {exc}") from exc
+        if resp.status_code in (401, 403):
+            raise StashAuthError(
+                f"Stash refused to serve {what} (HTTP {resp.status_code}): bad session cookie or API key"
+            )
+        if resp.status_code == 404:
+            raise StashNotFound(f"Stash has no {what} (HTTP 404 at {url})")
+        if resp.status_code != 200:
+            raise StashError(f"Stash answered HTTP {resp.status_code} for {what} at {url}")
+        return resp.content
+
+    def image_bytes(self, image: dict, *, thumbnail: bool = False) -> bytes:
+        """Bytes of an image: from disk when its file is a plain readable file, else over HTTP.
+
+        Zip-gallery members have a path like ``/x/y.zip/inner.jpg`` (and ``zip_file`` set): not
+        openable directly, so they are served by Stash at ``/image/{id}/image``.
+        """
+        files = image.get("visual_files") or image.get("files") or []
+        first = files[0] if files else {}
+        path = first.get("path")
+        if not thumbnail and path and not first.get("zip_file") and os.path.isfile(path):
+            try:
+                with open(path, "rb") as fh:
+                    return fh.read()
+            except OSError:
+                pass  # e.g. permissions: Stash itself can still serve it
+        kind = "thumbnail" if thumbnail else "image"
+        return self.fetch(f"/image/{image['id']}/{kind}", what=f"image {image['id']}")
+
+
+def fingerprint(file: dict, fp_type: str) -> str | None:
+    """Value of one fingerprint (``md5``, ``oshash``, ``phash``) of a file dict, if present."""
+    for fp in file.get("fingerprints") or []:
+        if fp.get("type") == fp_type:
+            return fp.get("value")
+    return None
+
+
+# --- one instance per process -------------------------------------------------------------------
+
+_CLIENTS: dict[tuple, StashClient] = {}
+
+
+def get_client(
+    server_connection: dict | None = None, *, url: str | None = None, api_key: str | None = None, **kwargs: Any
+) -> StashClient:
+    """Shared client: the StashInterface start-up (introspection) is paid once per process."""
+    if server_connection is not None:
+        conn = connection_from_plugin_input(server_connection)
+    elif url is not None:
+        conn = connection_from_url(url, api_key)
+        kwargs.setdefault("logger", _PyLogger())
+    else:
+        raise ValueError("need the plugin server_connection or a Stash URL")
+    key = (
+        conn["Scheme"],
+        conn["Host"],
+        conn["Port"],
+        conn.get("BasePath"),
+        (conn.get("SessionCookie") or {}).get("Value"),
+        conn.get("ApiKey"),
+    )
+    if key not in _CLIENTS:
+        _CLIENTS[key] = StashClient(conn, **kwargs)
+    return _CLIENTS[key]
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests, or after credentials change)."""
+    _CLIENTS.clear()
