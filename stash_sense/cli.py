@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from stash_sense.cli_db import add_db_commands
+from stash_sense.cli_eval import add_eval_commands
 from stash_sense.engine import Engine, available_packs
 from stash_sense.engine.packs import DEFAULT_PACK
 
@@ -14,6 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stash_sense", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_identify(commands)
+    add_db_commands(commands, add_engine_options, engine_from)
+    add_eval_commands(commands, add_engine_options, engine_from)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

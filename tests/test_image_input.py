@@ -31,7 +31,7 @@ def _variants() -> dict[str, bytes]:
     rotated = face.rotate(90, expand=True)  # stored sideways, EXIF says "rotate back"
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation 6: the viewer rotates 90° clockwise
-    sixteen = Image.fromarray((np.asarray(face.convert("L"), np.uint16) * 257))
+    sixteen = Image.fromarray(np.asarray(face.convert("L"), np.uint16) * 257)
     rgba = face.convert("RGBA")
     rgba.putalpha(255)
     frames = [face, Image.new("RGB", face.size, (255, 0, 0))]

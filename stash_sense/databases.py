@@ -1,0 +1,35 @@
+"""Where the plugin keeps its face databases, and opening all of them for one model pack.
+
+Two kinds live side by side under the plugin data folder: downloaded releases (``data/db``,
+managed by ``engine.releases``: staged, verified, switched atomically, rollback) and the local
+enrollment database built from the user's own performers (``data/local_db``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stash_sense import paths
+from stash_sense.engine.database import FaceDatabase, load_database
+from stash_sense.engine.packs import Pack
+
+
+def release_root() -> Path:
+    return paths.data_dir() / "db"
+
+
+def local_db_path() -> Path:
+    return paths.data_dir() / "local_db"
+
+
+def database_paths() -> list[Path]:
+    """Active release first, then the local enrollment database, when they exist."""
+    from stash_sense.engine.releases import active_database_path
+
+    found = [active_database_path(release_root()), local_db_path()]
+    return [p for p in found if p is not None and (p / "manifest.json").exists()]
+
+
+def open_databases(pack: Pack) -> list[FaceDatabase]:
+    """Every database usable with ``pack``; one built for another pack raises DatabaseError."""
+    return [load_database(path, pack) for path in database_paths()]

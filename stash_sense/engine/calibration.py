@@ -1,0 +1,120 @@
+"""Turning match evidence into the probability that a tag is right.
+
+A logistic model over a few evidence features, fitted on labelled persons (``python -m
+stash_sense calibrate``) and stored beside the model pack as ``packs/<pack>.calibration.json``.
+Coefficients are constrained to be >= 0, so more evidence (higher similarity, larger margin,
+more faces, more images, more votes) can never lower the confidence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+FEATURES = ("similarity", "margin", "log_faces", "log_images", "votes")
+
+
+@dataclass
+class Calibration:
+    weights: dict[str, float]
+    bias: float
+    cluster_threshold: float  # average-linkage cosine above which faces are one person
+    auto_threshold: float  # confidence at which tags reached >= 99% precision on the fit data
+    review_threshold: float  # ... >= 90% precision
+    floor_similarity: float = 0.0  # stands in for the runner-up when there is only one candidate
+    fitted_on: dict = field(default_factory=dict)
+
+    def confidence(self, similarity: float, margin: float, faces: int, images: int, votes: float) -> float:
+        values = feature_vector(similarity, margin, faces, images, votes)
+        z = self.bias + sum(self.weights.get(name, 0.0) * value for name, value in zip(FEATURES, values))
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def band(self, confidence: float) -> str:
+        if confidence >= self.auto_threshold:
+            return "auto"
+        return "review" if confidence >= self.review_threshold else "low"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Calibration:
+        return cls(**data)
+
+
+def feature_vector(similarity: float, margin: float, faces: int, images: int, votes: float) -> list[float]:
+    return [similarity, margin, math.log(max(faces, 1)), math.log(max(images, 1)), votes]
+
+
+def uncalibrated(cluster_threshold: float = 0.35) -> Calibration:
+    """Fallback for a pack nobody has fitted yet: similarity alone, steep around 0.45.
+
+    Shown in `db info`/logs as uncalibrated; run `python -m stash_sense calibrate` to fit one.
+    """
+    return Calibration(weights={"similarity": 30.0, "margin": 0.0, "log_faces": 0.0, "log_images": 0.0,
+                                "votes": 0.0},
+                       bias=-13.5, cluster_threshold=cluster_threshold, auto_threshold=0.99,
+                       review_threshold=0.9, fitted_on={"uncalibrated": True})
+
+
+def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1e-3, steps: int = 3000) -> tuple[np.ndarray, float]:
+    """Non-negative logistic regression by projected gradient descent on standardised features."""
+    x = np.asarray(features, np.float64)
+    y = np.asarray(labels, np.float64)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
+    z = (x - mean) / scale
+    w, b = np.zeros(x.shape[1]), 0.0
+    rate = 0.5
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-(z @ w + b)))
+        grad_w = z.T @ (p - y) / len(y) + l2 * w
+        grad_b = float(np.mean(p - y))
+        w = np.maximum(w - rate * grad_w, 0.0)
+        b -= rate * grad_b
+    weights = w / scale
+    return weights, float(b - np.sum(w * mean / scale))
+
+
+def precision_threshold(confidences: np.ndarray, correct: np.ndarray, target: float) -> float:
+    """Lowest confidence t such that every cut at or above t keeps precision >= target."""
+    order = np.argsort(-confidences, kind="stable")
+    conf, good = confidences[order], correct[order].astype(np.float64)
+    precision = np.cumsum(good) / np.arange(1, len(good) + 1)
+    ok = precision >= target
+    if not ok.any():
+        return 1.0
+    first_bad = np.argmin(ok) if not ok.all() else len(ok)
+    return float(conf[first_bad - 1]) if first_bad > 0 else 1.0
+
+
+def cluster_threshold_from_pairs(same: np.ndarray, different: np.ndarray, max_false_merge: float = 0.001) -> float:
+    """The similarity above which at most ``max_false_merge`` of different-person pairs fall."""
+    return float(np.quantile(np.asarray(different), 1.0 - max_false_merge)) if len(different) else 0.35
+
+
+def fit_calibration(samples: list[dict], cluster_threshold: float, fitted_on: dict) -> Calibration:
+    """``samples``: dicts with the confidence() keyword features plus ``correct`` (bool)."""
+    x = np.array([feature_vector(s["similarity"], s["margin"], s["faces"], s["images"], s["votes"])
+                  for s in samples])
+    y = np.array([s["correct"] for s in samples], bool)
+    weights, bias = fit_logistic(x, y)
+    calibration = Calibration(weights=dict(zip(FEATURES, map(float, weights))), bias=bias,
+                              cluster_threshold=cluster_threshold, auto_threshold=1.0, review_threshold=1.0,
+                              fitted_on={**fitted_on, "samples": len(samples), "positives": int(y.sum())})
+    confidences = np.array([calibration.confidence(s["similarity"], s["margin"], s["faces"], s["images"],
+                                                   s["votes"]) for s in samples])
+    calibration.auto_threshold = max(0.5, precision_threshold(confidences, y, 0.99))
+    calibration.review_threshold = min(calibration.auto_threshold,
+                                       max(0.5, precision_threshold(confidences, y, 0.90)))
+    return calibration
+
+
+def load_calibration(pack) -> Calibration:
+    return Calibration.from_dict(pack.calibration) if pack.calibration else uncalibrated()

@@ -1,0 +1,168 @@
+"""Faces of one gallery or scene -> persons -> identified performers with calibrated confidence.
+
+Deciding per face is what made the seed report one person as "several different people". Here
+the faces are first grouped into persons (average-linkage clustering on fused embeddings, never
+merging two faces of the same image), each person is scored against every candidate performer
+using all of its faces, and each performer is given to at most one person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stash_sense.engine.calibration import Calibration
+from stash_sense.engine.matching import Matcher, fuse
+
+CANDIDATES_PER_PERSON = 8
+
+
+@dataclass
+class QueryFace:
+    """One usable face of the gallery: which image it is in, its fused embedding, its matches."""
+
+    image: str
+    embeddings: dict[str, np.ndarray]  # unit vector per embedder
+    vector: np.ndarray  # fused unit vector (dot product = weighted cosine)
+    quality: float = 0.0
+    box: list[float] | None = None
+    index: int = 0  # position in the caller's face list
+
+
+@dataclass
+class Candidate:
+    universal_id: str
+    similarity: float  # mean over the person's faces of the best similarity to this performer
+    votes: float  # fraction of the person's faces whose top performer this is
+    confidence: float = 0.0
+    performer: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"id": self.universal_id, "similarity": round(self.similarity, 4), "votes": round(self.votes, 3),
+                "confidence": round(self.confidence, 4), "performer": self.performer}
+
+
+@dataclass
+class Person:
+    faces: list[QueryFace]
+    candidates: list[Candidate] = field(default_factory=list)
+    identified: Candidate | None = None  # the performer assigned to this person, if any
+
+    @property
+    def images(self) -> list[str]:
+        return sorted({f.image for f in self.faces})
+
+    @property
+    def best_face(self) -> QueryFace:
+        return max(self.faces, key=lambda f: f.quality)
+
+    def to_dict(self) -> dict:
+        return {"faces": len(self.faces), "images": self.images,
+                "best_face": {"image": self.best_face.image, "box": self.best_face.box},
+                "identified": self.identified.to_dict() if self.identified else None,
+                "candidates": [c.to_dict() for c in self.candidates]}
+
+
+def cluster_faces(faces: list[QueryFace], threshold: float) -> list[list[int]]:
+    """Average-linkage agglomerative clustering; clusters never contain two faces of one image.
+
+    Merges the most similar pair of clusters while their mean pairwise cosine is >= threshold.
+    Deterministic: ties break on the lowest cluster index.
+    """
+    n = len(faces)
+    if n == 0:
+        return []
+    vectors = np.stack([f.vector for f in faces]).astype(np.float64)
+    sums = vectors @ vectors.T  # sum of pairwise similarities between clusters
+    sizes = np.ones(n)
+    images = [f.image for f in faces]
+    conflict = np.array([[a == b for b in images] for a in images])
+    alive = np.ones(n, bool)
+    members = [[i] for i in range(n)]
+    while True:
+        linkage = sums / np.outer(sizes, sizes)
+        linkage[conflict | ~alive[:, None] | ~alive[None, :]] = -np.inf
+        np.fill_diagonal(linkage, -np.inf)
+        a, b = np.unravel_index(int(np.argmax(linkage)), linkage.shape)
+        if linkage[a, b] < threshold:
+            break
+        a, b = min(a, b), max(a, b)
+        sums[a, :] += sums[b, :]
+        sums[:, a] = sums[a, :]
+        sums[a, a] = 0
+        sizes[a] += sizes[b]
+        conflict[a, :] |= conflict[b, :]
+        conflict[:, a] = conflict[a, :]
+        alive[b] = False
+        members[a].extend(members[b])
+        members[b] = []
+    return sorted((sorted(m) for m in members if m), key=lambda m: (-len(m), m[0]))
+
+
+def identify_persons(faces: list[QueryFace], matcher: Matcher, calibration: Calibration) -> list[Person]:
+    """Cluster, score every person against its candidate performers, assign performers once each."""
+    persons = [Person([faces[i] for i in cluster]) for cluster in cluster_faces(faces, calibration.cluster_threshold)]
+    if not persons or not len(matcher):
+        return persons
+    per_face = matcher.match_faces({name: np.stack([f.embeddings[name] for f in faces])
+                                    for name in matcher.weights})
+    top_of = [m[0].universal_id if m else None for m in per_face]
+    for person in persons:
+        rows = [f.index for f in person.faces]
+        person.candidates = _score_person(person, rows, per_face, top_of, matcher, calibration)
+    _assign(persons)
+    return persons
+
+
+def _score_person(person: Person, rows: list[int], per_face, top_of, matcher: Matcher,
+                  calibration: Calibration) -> list[Candidate]:
+    best_seen: dict[str, float] = {}
+    for row in rows:
+        for match in per_face[row][:CANDIDATES_PER_PERSON]:
+            best_seen[match.universal_id] = max(best_seen.get(match.universal_id, -1.0), match.similarity)
+    shortlist = sorted(best_seen, key=lambda uid: (-best_seen[uid], uid))[:CANDIDATES_PER_PERSON]
+    queries = np.stack([f.vector for f in person.faces])
+    candidates = []
+    for uid in shortlist:
+        stored = matcher.fused_vectors(uid)
+        if not len(stored):
+            continue
+        similarity = float(np.mean(np.max(queries @ stored.T, axis=1)))
+        votes = sum(1 for r in rows if top_of[r] == uid) / len(rows)
+        candidates.append(Candidate(uid, similarity, votes))
+    candidates.sort(key=lambda c: (-c.similarity, c.universal_id))
+    for i, candidate in enumerate(candidates):
+        runner_up = candidates[1].similarity if i == 0 and len(candidates) > 1 else (
+            candidates[0].similarity if i > 0 else calibration.floor_similarity)
+        candidate.confidence = calibration.confidence(
+            similarity=candidate.similarity, margin=candidate.similarity - runner_up,
+            faces=len(person.faces), images=len(person.images), votes=candidate.votes)
+        candidate.performer = matcher.performer(candidate.universal_id)
+    return candidates
+
+
+def _assign(persons: list[Person]) -> None:
+    """Greedy by confidence: each performer goes to at most one person, each person gets one."""
+    options = sorted(((c.confidence, -i, c) for i, p in enumerate(persons) for c in p.candidates),
+                     key=lambda o: (-o[0], -o[1], o[2].universal_id))
+    taken: set[str] = set()
+    for _, neg_index, candidate in options:
+        person = persons[-neg_index]
+        if person.identified is None and candidate.universal_id not in taken:
+            person.identified = candidate
+            taken.add(candidate.universal_id)
+
+
+def query_faces(results, weights: dict[str, float]) -> list[QueryFace]:
+    """Usable faces of analysed images (``ImageResult`` list) as clustering input."""
+    faces = []
+    for result in results:
+        for face in result.usable_faces:
+            if face.embeddings:
+                faces.append(QueryFace(image=result.source, embeddings=face.embeddings,
+                                       vector=fuse(face.embeddings, weights),
+                                       quality=face.detection.quality,
+                                       box=[round(float(v), 1) for v in face.detection.bbox], index=len(faces)))
+    return faces
+
