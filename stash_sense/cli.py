@@ -55,7 +55,8 @@ def _identify(args: argparse.Namespace) -> int:
         if result.error:
             print(f"{result.source}: ERROR {result.error}")
             continue
-        print(f"{result.source}: {len(result.usable_faces)} face(s), {len(result.faces) - len(result.usable_faces)} skipped")
+        skipped = len(result.faces) - len(result.usable_faces)
+        print(f"{result.source}: {len(result.usable_faces)} face(s), {skipped} skipped")
         for face in result.faces:
             d = face.detection
             box = ",".join(f"{v:.0f}" for v in d.bbox)

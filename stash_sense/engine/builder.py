@@ -148,7 +148,8 @@ def build_database(engine: Engine, identities: Mapping[str, list], performers: d
     return report
 
 
-def enroll(engine: Engine, db: FaceDatabase, identities: Mapping[str, list], performers: dict[str, dict]) -> EnrollReport:
+def enroll(engine: Engine, db: FaceDatabase, identities: Mapping[str, list],
+           performers: dict[str, dict]) -> EnrollReport:
     """Add identities (or more faces of known ones) to an existing database without rebuilding it.
 
     ``db`` is consumed (its indices are extended in place); load the folder again to search it.
@@ -166,8 +167,9 @@ def enroll(engine: Engine, db: FaceDatabase, identities: Mapping[str, list], per
         record = records.setdefault(uid, {})
         record.update({k: v for k, v in performers.get(uid, {}).items() if k not in record})
         record["face_count"] = record.get("face_count", 0) + len(embeddings)
+    extra = {k: db.manifest[k] for k in ("sources",) if k in db.manifest}
     _write_staged(db.path, lambda staging: write_database(staging, engine.pack, faces, records, db.indices,
-                                                          extra={k: db.manifest[k] for k in ("sources",) if k in db.manifest}))
+                                                          extra=extra))
     return report
 
 

@@ -64,7 +64,8 @@ def uncalibrated(cluster_threshold: float = 0.35) -> Calibration:
                        review_threshold=0.9, fitted_on={"uncalibrated": True})
 
 
-def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1e-3, steps: int = 3000) -> tuple[np.ndarray, float]:
+def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1e-3,
+                 steps: int = 3000) -> tuple[np.ndarray, float]:
     """Non-negative logistic regression by projected gradient descent on standardised features."""
     x = np.asarray(features, np.float64)
     y = np.asarray(labels, np.float64)
@@ -82,16 +83,18 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1e-3, ste
     return weights, float(b - np.sum(w * mean / scale))
 
 
-def precision_threshold(confidences: np.ndarray, correct: np.ndarray, target: float) -> float:
-    """Lowest confidence t such that every cut at or above t keeps precision >= target."""
+def precision_threshold(confidences: np.ndarray, correct: np.ndarray, target: float, min_support: int = 50) -> float:
+    """Lowest confidence t whose tags (all samples >= t) reach ``target`` precision.
+
+    The usual operating point: the largest top-confidence set with the wanted precision. Sets
+    smaller than ``min_support`` are ignored, so one mislabelled sample at the very top (LFW has a
+    few duplicated photos under two names) cannot push the threshold to 1.
+    """
     order = np.argsort(-confidences, kind="stable")
     conf, good = confidences[order], correct[order].astype(np.float64)
     precision = np.cumsum(good) / np.arange(1, len(good) + 1)
-    ok = precision >= target
-    if not ok.any():
-        return 1.0
-    first_bad = np.argmin(ok) if not ok.all() else len(ok)
-    return float(conf[first_bad - 1]) if first_bad > 0 else 1.0
+    ok = np.flatnonzero((precision >= target) & (np.arange(1, len(good) + 1) >= min(min_support, len(good))))
+    return float(conf[ok[-1]]) if len(ok) else 1.0
 
 
 def cluster_threshold_from_pairs(same: np.ndarray, different: np.ndarray, max_false_merge: float = 0.001) -> float:
