@@ -90,9 +90,9 @@ def test_identification_is_deterministic(identifier):
 @pytest.mark.parametrize("feature", FEATURES)
 def test_confidence_is_monotonic_in_evidence(engine, feature):
     calibration = load_calibration(engine.pack)
-    base = {"similarity": 0.45, "margin": 0.1, "faces": 3, "images": 3, "votes": 0.5}
+    base = {"similarity": 0.45, "margin": 0.1, "faces": 3, "images": 3, "votes": 0.5, "quality": 0.3}
     step = {"similarity": ("similarity", 0.05), "margin": ("margin", 0.05), "log_faces": ("faces", 2),
-            "log_images": ("images", 2), "votes": ("votes", 0.25)}[feature]
+            "log_images": ("images", 2), "votes": ("votes", 0.25), "quality": ("quality", 0.1)}[feature]
     values = []
     for i in range(6):
         evidence = dict(base)
@@ -107,3 +107,17 @@ def test_shipped_calibration_is_fitted_and_sane(engine):
     assert not calibration.fitted_on.get("uncalibrated")
     assert 0.5 <= calibration.review_threshold <= calibration.auto_threshold < 1.0
     assert 0.2 < calibration.cluster_threshold < 0.7
+
+
+def test_a_one_image_bystander_is_offered_for_review_not_tagged(identifier):
+    """Seen once beside a gallery's subject: reviewed, never auto-tagged; alone, it is tagged."""
+    bystander = _images(SECOND)[2]
+    images = _images(MAIN)[2:7] + [bystander]
+    result = identifier.identify(images, names=[str(p) for p in images])
+    person = _person_of(result, bystander)[0]
+    assert person.incidental and person.identified.universal_id == f"local:{SECOND}"
+    assert person not in result.identified
+    entry = result.to_dict()["persons"][result.persons.index(person)]
+    assert entry["incidental"] and entry["identified"]["band"] == "review"
+    alone = identifier.identify([bystander], names=[str(bystander)])
+    assert [p.identified.universal_id for p in alone.identified] == [f"local:{SECOND}"]

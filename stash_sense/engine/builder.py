@@ -23,6 +23,9 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".ti
 ATTRIBUTE_MIN_SIMILARITY = 0.35
 ATTRIBUTE_MARGIN = 0.15
 DOMINANCE = 1.5
+# Blurred or cut-off background faces resemble each other more than they resemble anyone: let one
+# into a reference and it attracts every blurry face of every gallery (a "hub" performer).
+ENROLL_MIN_QUALITY = 0.25
 
 
 @dataclass
@@ -68,9 +71,9 @@ def _attribute(results: list[ImageResult], report: EnrollReport) -> list[dict]:
     centroid = _identity_centroid(results)
     picked = []
     for result in results:
-        faces = result.usable_faces
+        faces = _enrollable(result)
         if result.error or not faces:
-            report.skipped.append((result.source, result.error or "no usable face"))
+            report.skipped.append((result.source, result.error or "no clear face"))
         elif len(faces) == 1:
             picked.append(faces[0].embeddings)
         elif centroid is None:
@@ -89,10 +92,10 @@ def _attribute(results: list[ImageResult], report: EnrollReport) -> list[dict]:
 def _identity_centroid(results: list[ImageResult]) -> np.ndarray | None:
     """Who this identity is: its single-face images; failing that, the face that recurs across
     its multi-face images; failing that, a face that dominates its only image."""
-    singles = [r.usable_faces[0].embeddings for r in results if len(r.usable_faces) == 1]
+    singles = [_enrollable(r)[0].embeddings for r in results if len(_enrollable(r)) == 1]
     if singles:
         return _centroid(singles)
-    groups = [[_concat(f.embeddings) for f in r.usable_faces] for r in results if r.usable_faces]
+    groups = [[_concat(f.embeddings) for f in _enrollable(r)] for r in results if _enrollable(r)]
     if len(groups) >= 2:
         recurring = []
         for i, faces in enumerate(groups):
@@ -108,10 +111,14 @@ def _identity_centroid(results: list[ImageResult]) -> np.ndarray | None:
 def _dominant_face(results: list[ImageResult]):
     """A face at least DOMINANCE times larger than every other face of the image (a portrait)."""
     for result in results:
-        faces = sorted(result.usable_faces, key=lambda f: -f.detection.size)
+        faces = sorted(_enrollable(result), key=lambda f: -f.detection.size)
         if len(faces) >= 2 and faces[0].detection.size >= DOMINANCE * faces[1].detection.size:
             return faces[0]
     return None
+
+
+def _enrollable(result: ImageResult) -> list:
+    return [f for f in result.usable_faces if f.detection.quality >= ENROLL_MIN_QUALITY]
 
 
 def _normalise(vector: np.ndarray) -> np.ndarray:

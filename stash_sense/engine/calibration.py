@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-FEATURES = ("similarity", "margin", "log_faces", "log_images", "votes")
+FEATURES = ("similarity", "margin", "log_faces", "log_images", "votes", "quality")
+EVIDENCE = ("similarity", "margin", "faces", "images", "votes", "quality")  # confidence()'s arguments
 
 
 @dataclass
@@ -28,13 +29,15 @@ class Calibration:
     floor_similarity: float = 0.0  # stands in for the runner-up when there is only one candidate
     fitted_on: dict = field(default_factory=dict)
 
-    def confidence(self, similarity: float, margin: float, faces: int, images: int, votes: float) -> float:
-        values = feature_vector(similarity, margin, faces, images, votes)
+    def confidence(self, similarity: float, margin: float, faces: int, images: int, votes: float,
+                   quality: float) -> float:
+        values = feature_vector(similarity, margin, faces, images, votes, quality)
         z = self.bias + sum(self.weights.get(name, 0.0) * value for name, value in zip(FEATURES, values))
         return 1.0 / (1.0 + math.exp(-z))
 
-    def band(self, confidence: float) -> str:
-        if confidence >= self.auto_threshold:
+    def band(self, confidence: float, incidental: bool = False) -> str:
+        """auto / review / low; a bystander (see persons.auto_applies) is never "auto"."""
+        if confidence >= self.auto_threshold and not incidental:
             return "auto"
         return "review" if confidence >= self.review_threshold else "low"
 
@@ -49,8 +52,11 @@ class Calibration:
         return cls(**data)
 
 
-def feature_vector(similarity: float, margin: float, faces: int, images: int, votes: float) -> list[float]:
-    return [similarity, margin, math.log(max(faces, 1)), math.log(max(images, 1)), votes]
+def feature_vector(similarity: float, margin: float, faces: int, images: int, votes: float,
+                   quality: float) -> list[float]:
+    """``quality``: the person's best detector quality; blurred or cut-off background faces are
+    where look-alike false matches come from, so low quality must lower confidence."""
+    return [similarity, margin, math.log(max(faces, 1)), math.log(max(images, 1)), votes, quality]
 
 
 def uncalibrated(cluster_threshold: float = 0.35) -> Calibration:
@@ -58,8 +64,7 @@ def uncalibrated(cluster_threshold: float = 0.35) -> Calibration:
 
     Shown in `db info`/logs as uncalibrated; run `python -m stash_sense calibrate` to fit one.
     """
-    return Calibration(weights={"similarity": 30.0, "margin": 0.0, "log_faces": 0.0, "log_images": 0.0,
-                                "votes": 0.0},
+    return Calibration(weights={"similarity": 30.0},
                        bias=-13.5, cluster_threshold=cluster_threshold, auto_threshold=0.99,
                        review_threshold=0.9, fitted_on={"uncalibrated": True})
 
@@ -104,15 +109,13 @@ def cluster_threshold_from_pairs(same: np.ndarray, different: np.ndarray, max_fa
 
 def fit_calibration(samples: list[dict], cluster_threshold: float, fitted_on: dict) -> Calibration:
     """``samples``: dicts with the confidence() keyword features plus ``correct`` (bool)."""
-    x = np.array([feature_vector(s["similarity"], s["margin"], s["faces"], s["images"], s["votes"])
-                  for s in samples])
+    x = np.array([feature_vector(*(s[k] for k in EVIDENCE)) for s in samples])
     y = np.array([s["correct"] for s in samples], bool)
     weights, bias = fit_logistic(x, y)
     calibration = Calibration(weights=dict(zip(FEATURES, map(float, weights))), bias=bias,
                               cluster_threshold=cluster_threshold, auto_threshold=1.0, review_threshold=1.0,
                               fitted_on={**fitted_on, "samples": len(samples), "positives": int(y.sum())})
-    confidences = np.array([calibration.confidence(s["similarity"], s["margin"], s["faces"], s["images"],
-                                                   s["votes"]) for s in samples])
+    confidences = np.array([calibration.confidence(**{k: s[k] for k in EVIDENCE}) for s in samples])
     calibration.auto_threshold = max(0.5, precision_threshold(confidences, y, 0.99))
     calibration.review_threshold = min(calibration.auto_threshold,
                                        max(0.5, precision_threshold(confidences, y, 0.90)))

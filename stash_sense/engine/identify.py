@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from stash_sense.engine.calibration import Calibration, load_calibration
 from stash_sense.engine.database import FaceDatabase
 from stash_sense.engine.matching import Matcher
-from stash_sense.engine.persons import Person, identify_persons, query_faces
+from stash_sense.engine.persons import Person, auto_applies, identify_persons, query_faces
 from stash_sense.engine.pipeline import Engine, ImageResult, ImageSource
 
 
@@ -30,9 +30,8 @@ class GroupResult:
 
     @property
     def identified(self) -> list[Person]:
-        """Persons whose assigned performer reaches the auto-apply threshold."""
-        return [p for p in self.persons
-                if p.identified and p.identified.confidence >= self.calibration.auto_threshold]
+        """Persons whose assigned performer is applied without review."""
+        return [p for p in self.persons if auto_applies(p, self.calibration)]
 
     def to_dict(self) -> dict:
         persons = []
@@ -40,7 +39,7 @@ class GroupResult:
             entry = person.to_dict()
             for candidate in [entry["identified"], *entry["candidates"]]:
                 if candidate:
-                    candidate["band"] = self.calibration.band(candidate["confidence"])
+                    candidate["band"] = self.calibration.band(candidate["confidence"], person.incidental)
             persons.append(entry)
         return {"persons": persons, "images": len(self.images),
                 "faces": sum(len(r.usable_faces) for r in self.images), "errors": self.errors,

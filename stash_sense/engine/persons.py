@@ -16,6 +16,9 @@ from stash_sense.engine.calibration import Calibration
 from stash_sense.engine.matching import Matcher, fuse
 
 CANDIDATES_PER_PERSON = 8
+# A person seen in one image while someone else is seen in at least this many is a bystander:
+# the gallery is not "theirs", so they are offered for review but never tagged automatically.
+SUBJECT_MIN_IMAGES = 2
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Candidate:
     similarity: float  # mean over the person's faces of the best similarity to this performer
     votes: float  # fraction of the person's faces whose top performer this is
     confidence: float = 0.0
+    evidence: dict = field(default_factory=dict)  # what the confidence was computed from
     performer: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -48,6 +52,7 @@ class Person:
     faces: list[QueryFace]
     candidates: list[Candidate] = field(default_factory=list)
     identified: Candidate | None = None  # the performer assigned to this person, if any
+    incidental: bool = False  # a one-off face beside the group's subjects: review only, never auto
 
     @property
     def images(self) -> list[str]:
@@ -58,7 +63,7 @@ class Person:
         return max(self.faces, key=lambda f: f.quality)
 
     def to_dict(self) -> dict:
-        return {"faces": len(self.faces), "images": self.images,
+        return {"faces": len(self.faces), "images": self.images, "incidental": self.incidental,
                 "best_face": {"image": self.best_face.image, "box": self.best_face.box},
                 "identified": self.identified.to_dict() if self.identified else None,
                 "candidates": [c.to_dict() for c in self.candidates]}
@@ -103,6 +108,7 @@ def cluster_faces(faces: list[QueryFace], threshold: float) -> list[list[int]]:
 def identify_persons(faces: list[QueryFace], matcher: Matcher, calibration: Calibration) -> list[Person]:
     """Cluster, score every person against its candidate performers, assign performers once each."""
     persons = [Person([faces[i] for i in cluster]) for cluster in cluster_faces(faces, calibration.cluster_threshold)]
+    _mark_incidental(persons)
     if not persons or not len(matcher):
         return persons
     per_face = matcher.match_faces({name: np.stack([f.embeddings[name] for f in faces])
@@ -113,6 +119,18 @@ def identify_persons(faces: list[QueryFace], matcher: Matcher, calibration: Cali
         person.candidates = _score_person(person, rows, per_face, top_of, matcher, calibration)
     _assign(persons)
     return persons
+
+
+def _mark_incidental(persons: list[Person]) -> None:
+    for person in persons:
+        person.incidental = len(person.images) == 1 and any(
+            len(other.images) >= SUBJECT_MIN_IMAGES for other in persons if other is not person)
+
+
+def auto_applies(person: Person, calibration: Calibration) -> bool:
+    """Whether the person's performer is tagged without asking: confident, and not a bystander."""
+    return (person.identified is not None and not person.incidental
+            and person.identified.confidence >= calibration.auto_threshold)
 
 
 def _score_person(person: Person, rows: list[int], per_face, top_of, matcher: Matcher,
@@ -135,9 +153,10 @@ def _score_person(person: Person, rows: list[int], per_face, top_of, matcher: Ma
     for i, candidate in enumerate(candidates):
         runner_up = candidates[1].similarity if i == 0 and len(candidates) > 1 else (
             candidates[0].similarity if i > 0 else calibration.floor_similarity)
-        candidate.confidence = calibration.confidence(
-            similarity=candidate.similarity, margin=candidate.similarity - runner_up,
-            faces=len(person.faces), images=len(person.images), votes=candidate.votes)
+        candidate.evidence = {"similarity": candidate.similarity, "margin": candidate.similarity - runner_up,
+                              "faces": len(person.faces), "images": len(person.images),
+                              "votes": candidate.votes, "quality": person.best_face.quality}
+        candidate.confidence = calibration.confidence(**candidate.evidence)
         candidate.performer = matcher.performer(candidate.universal_id)
     return candidates
 

@@ -19,7 +19,7 @@ from stash_sense.engine.builder import IMAGE_SUFFIXES, build_database
 from stash_sense.engine.calibration import Calibration, cluster_threshold_from_pairs, fit_calibration
 from stash_sense.engine.database import load_database
 from stash_sense.engine.matching import Matcher, fuse
-from stash_sense.engine.persons import identify_persons, query_faces
+from stash_sense.engine.persons import auto_applies, identify_persons, query_faces
 from stash_sense.engine.pipeline import Engine, ImageResult
 
 DISTRACTORS_PER_GALLERY = 3
@@ -122,8 +122,7 @@ def _score_faces(run: Run, split: Split, analysed: dict[Path, ImageResult], owne
             persons = identify_persons(query_faces([_only(analysed[path], face)], matcher.weights),
                                        matcher, calibration)
             run.distractor_faces += 1
-            run.distractor_tagged += any(p.identified and p.identified.confidence >= calibration.auto_threshold
-                                         for p in persons)
+            run.distractor_tagged += any(auto_applies(p, calibration) for p in persons)
 
 
 def _only(result: ImageResult, face) -> ImageResult:
@@ -143,18 +142,12 @@ def _score_gallery(run: Run, results: list[ImageResult], owner: dict, expected: 
         truth = max(set(truths), key=truths.count) if truths else None
         if person.candidates:
             top = person.candidates[0]
-            run.samples.append({"similarity": top.similarity, "margin": _margin(person.candidates),
-                                "faces": len(person.faces), "images": len(person.images), "votes": top.votes,
-                                "correct": top.universal_id == truth, "top": top.universal_id, "truth": truth})
-        if person.identified and person.identified.confidence >= calibration.auto_threshold:
+            run.samples.append({**top.evidence, "correct": top.universal_id == truth})
+        if auto_applies(person, calibration):
             tagged.add(person.identified.universal_id)
     run.tags_total += len(tagged)
     run.tags_correct += len(tagged & expected)
     run.tags_expected += len(expected)
-
-
-def _margin(candidates) -> float:
-    return candidates[0].similarity - (candidates[1].similarity if len(candidates) > 1 else 0.0)
 
 
 def evaluate(engine: Engine, identities_dir: Path, distractors_dir: Path | None, enroll: int,
