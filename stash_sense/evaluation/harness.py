@@ -23,6 +23,7 @@ from stash_sense.engine.persons import auto_applies, identify_persons, query_fac
 from stash_sense.engine.pipeline import Engine, ImageResult
 
 DISTRACTORS_PER_GALLERY = 3
+UNKNOWN_EVERY = 3  # calibration: every third identity is left out of the database
 
 
 @dataclass
@@ -163,14 +164,20 @@ def calibrate(engine: Engine, identities_dir: Path, distractors_dir: Path | None
     """Fit the cluster threshold on face pairs, then the confidence model on labelled persons."""
     distractors = read_identities(distractors_dir) if distractors_dir else {}
     identities = read_identities(identities_dir)
-    split = make_split(identities, distractors, enroll)
+    ordered = sorted(identities)
+    unknown = {uid for i, uid in enumerate(ordered) if i % UNKNOWN_EVERY == UNKNOWN_EVERY - 1}
+    split = make_split({uid: identities[uid] for uid in ordered if uid not in unknown}, distractors, enroll)
+    # People seen in several images who are not in the database: without them, "more faces" would
+    # look like proof of identity (every multi-face person of the fit data would be a right answer).
+    split.galleries += [(identities[uid], set()) for uid in sorted(unknown)]
     threshold = _pair_threshold(engine, identities)
     # Features only: with no weights and thresholds above 1, no tag is decided while fitting.
     provisional = Calibration(weights={}, bias=0.0, cluster_threshold=threshold, auto_threshold=2.0,
                               review_threshold=2.0)
     run = run_protocol(engine, split, provisional)
     return fit_calibration(run.samples, threshold, {
-        "identities": len(identities), "distractor_identities": len(distractors), "enroll": enroll,
+        "identities": len(identities) - len(unknown), "unknown_identities": len(unknown),
+        "distractor_identities": len(distractors), "enroll": enroll,
         "identities_dir": Path(identities_dir).name,
         "distractors_dir": Path(distractors_dir).name if distractors_dir else None})
 
