@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 export STASH_SENSE_MODEL_DIR ?= $(SHARED)/models
 export STASH_SENSE_SHARED ?= $(SHARED)
 
-.PHONY: test bench demo lint clean
+.PHONY: test bench bench-peers demo lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,10 +24,19 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.engine_bench
 	$(BIN)/python -m bench.db_bench
 
+# Optional peer comparison (issue 9): face_recognition/dlib into the same .venv, then the bench.
+# Quick check: `make bench-peers PEERS_ARGS=--quick`.
+PEERS_STAMP := $(VENV)/.peers-stamp
+$(PEERS_STAMP): $(STAMP) requirements-peers.txt
+	$(BIN)/python -m pip install -q --no-deps -r requirements-peers.txt
+	touch $@
+
+bench-peers: $(PEERS_STAMP)
+	$(BIN)/python -m bench.peers_bench $(PEERS_ARGS)
+
+# The plugin as Stash runs it, on a demo Stash seeded with LFW galleries (stash_sense/demo/run.py).
 demo: $(STAMP)
-	$(BIN)/python -m stash_sense identify --pack test-mbf128 \
-		$(SHARED)/datasets/deepface_testset/_unlabelled/couple.jpg \
-		$(SHARED)/datasets/deepface_testset/_unlabelled/selfie-many-people.jpg
+	$(BIN)/python -m stash_sense.demo.run
 
 lint: $(STAMP)
 	$(BIN)/ruff check stash_sense tests bench

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from stash_sense.cli_bulk import add_bulk_commands
 from stash_sense.cli_db import add_db_commands
 from stash_sense.cli_eval import add_eval_commands
 from stash_sense.engine import Engine, available_packs
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_identify(commands)
     add_db_commands(commands, add_engine_options, engine_from)
     add_eval_commands(commands, add_engine_options, engine_from)
+    add_bulk_commands(commands, add_engine_options, engine_from)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -31,4 +31,7 @@ def engine():
 def isolated_data_dir(tmp_path, monkeypatch):
     """Each test gets its own plugin data folder: no test sees another's databases or journal."""
     monkeypatch.setenv("STASH_SENSE_DATA_DIR", str(tmp_path / "data"))
+    # Engine in-process: a warm worker per test data folder would outlive the test (tests of the
+    # worker itself, and one plugin test, switch it back on).
+    monkeypatch.setenv("STASH_SENSE_WORKER", "0")
     return tmp_path / "data"

@@ -55,6 +55,10 @@ CREATE TABLE IF NOT EXISTS scenes (
   id INTEGER PRIMARY KEY, title TEXT, file_id INTEGER REFERENCES files(id),
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS scene_markers (
+  id INTEGER PRIMARY KEY, scene_id INTEGER NOT NULL, title TEXT NOT NULL, seconds REAL NOT NULL,
+  end_seconds REAL, primary_tag_id INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS performers (
   id INTEGER PRIMARY KEY, name TEXT NOT NULL, disambiguation TEXT, alias_list TEXT NOT NULL DEFAULT '[]',
   country TEXT, gender TEXT, image TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL

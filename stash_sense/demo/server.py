@@ -255,6 +255,7 @@ class Ctx:
 
     def performer(self, row: Any) -> dict:
         pid = row["id"]
+        stamp = re.sub(r"\D", "", row["updated_at"])
 
         def stash_ids(info: Any) -> list[dict]:
             rows = self.all("SELECT * FROM performer_stash_ids WHERE performer_id = ? ORDER BY rowid", (pid,))
@@ -277,7 +278,9 @@ class Ctx:
             "favorite": False,
             "ignore_auto_tag": False,
             "tags": [],
-            "image_path": f"{self.base_url}/performer/{pid}/image",
+            # like Stash: ?t=<updated> busts caches; &default=true marks "no image, silhouette served"
+            "image_path": f"{self.base_url}/performer/{pid}/image?t={stamp}"
+            + ("" if row["image"] else "&default=true"),
             "stash_ids": stash_ids,
             "scene_count": count("scene"),
             "image_count": count("image"),
@@ -386,7 +389,26 @@ class Ctx:
             "stash_ids": [],
             "galleries": [],
             "groups": [],
-            "scene_markers": [],
+            "scene_markers": lambda info: [
+                self.scene_marker(m)
+                for m in self.all("SELECT * FROM scene_markers WHERE scene_id = ? ORDER BY seconds", (sid,))
+            ],
+        }
+
+    def scene_marker(self, row: Any) -> dict:
+        mid, sid = row["id"], row["scene_id"]
+        return {
+            **self._common(row),
+            "__typename": "SceneMarker",
+            "title": row["title"],
+            "seconds": row["seconds"],
+            "end_seconds": row["end_seconds"],
+            "scene": lambda info: self.scene(self.one("SELECT * FROM scenes WHERE id = ?", (sid,))),
+            "primary_tag": lambda info: self.tag(self.one("SELECT * FROM tags WHERE id = ?", (row["primary_tag_id"],))),
+            "tags": [],
+            "stream": f"{self.base_url}/scene/{sid}/scene_marker/{mid}/stream",
+            "preview": f"{self.base_url}/scene/{sid}/scene_marker/{mid}/preview",
+            "screenshot": f"{self.base_url}/scene/{sid}/scene_marker/{mid}/screenshot",
         }
 
 
@@ -558,6 +580,31 @@ class Root:
         else:
             row = c.one("SELECT s.* FROM scenes s JOIN files f ON f.id = s.file_id WHERE f.md5 = ?", (checksum,))
         return c.scene(row) if row else None
+
+    def findScenes(
+        self, info: Any, scene_filter: dict | None = None, filter: dict | None = None, ids: list | None = None
+    ) -> dict:
+        c = self.ctx
+        sf = scene_filter or {}
+        _check_keys("scene_filter", sf, {"performer_count", "performers", "tags", "id"})
+        out = []
+        for r in c.all("SELECT * FROM scenes"):
+            sid = r["id"]
+            if ids and sid not in _ids(ids):
+                continue
+            perfs = c.rel_ids("scene", sid, "performer")
+            if "performer_count" in sf and not _match_int(len(perfs), sf["performer_count"]):
+                continue
+            if "performers" in sf and not _match_multi(perfs, sf["performers"]):
+                continue
+            if "tags" in sf and not _match_multi(c.rel_ids("scene", sid, "tag"), sf["tags"]):
+                continue
+            if "id" in sf and not _match_int(sid, sf["id"]):
+                continue
+            out.append({"id": sid, "title": r["title"] or "", "row": r})
+        keys = {"id": lambda s: s["id"], "title": lambda s: (s["title"].lower(), s["id"]), "path": lambda s: s["id"]}
+        page = _paginate(out, filter, keys, "id")
+        return {"count": len(out), "scenes": [c.scene(s["row"]) for s in page]}
 
     def findPerformer(self, info: Any, id: str) -> dict | None:
         return self.ctx.performer_by_id(int(id))
@@ -816,6 +863,29 @@ class Root:
         tid = c.db.execute("INSERT INTO tags (name, created_at, updated_at) VALUES (?, ?, ?)", (name, ts, ts)).lastrowid
         return c.tag(c.one("SELECT * FROM tags WHERE id = ?", (tid,)))
 
+    def sceneMarkerCreate(self, info: Any, input: dict) -> dict:
+        c = self.ctx
+        sid, tid = int(input["scene_id"]), int(input["primary_tag_id"])
+        if not c.one("SELECT 1 FROM scenes WHERE id = ?", (sid,)):
+            raise GraphQLError(f"scene with id {sid} not found")
+        if not c.one("SELECT 1 FROM tags WHERE id = ?", (tid,)):
+            raise GraphQLError(f"tag with id {tid} not found")
+        ts = _now()
+        mid = c.db.execute(
+            "INSERT INTO scene_markers (scene_id, title, seconds, end_seconds, primary_tag_id, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (sid, input["title"], float(input["seconds"]), input.get("end_seconds"), tid, ts, ts),
+        ).lastrowid
+        return c.scene_marker(c.one("SELECT * FROM scene_markers WHERE id = ?", (mid,)))
+
+    def sceneMarkerDestroy(self, info: Any, id: str) -> bool:
+        return self.sceneMarkersDestroy(info, [id])
+
+    def sceneMarkersDestroy(self, info: Any, ids: list) -> bool:
+        for i in ids:
+            self.ctx.db.execute("DELETE FROM scene_markers WHERE id = ?", (int(i),))
+        return True
+
     # -- plugins
 
     def runPluginOperation(self, info: Any, plugin_id: str, args: dict | None = None) -> Any:
@@ -894,7 +964,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
-        m = re.fullmatch(r"/(image|scene)/(\d+)/(image|thumbnail|stream|screenshot)", path)
+        m = re.fullmatch(r"/(image|scene|performer)/(\d+)/(image|thumbnail|stream|screenshot)", path)
         if not m:
             return self._send(404, b"404 page not found", "text/plain")
         if not self._authorized():
@@ -902,7 +972,31 @@ class _Handler(BaseHTTPRequestHandler):
         data, ctype = self.server.stash.read_file_bytes(m.group(1), int(m.group(2)), m.group(3))
         if data is None:
             return self._send(404, b"404 page not found", "text/plain")
-        self._send(200, data, ctype)
+        span = _byte_range(self.headers.get("Range"), len(data))
+        if span is None:
+            return self._send(200, data, ctype)
+        start, end = span  # a video player (or FFmpeg) seeking: only the asked-for bytes, like Stash
+        self.send_response(206)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.end_headers()
+        self.wfile.write(data[start : end + 1])
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` -> inclusive (start, end); None for no/odd ranges."""
+    m = re.fullmatch(r"bytes=(\d*)-(\d*)", (header or "").strip())
+    if not m or size == 0 or not (m.group(1) or m.group(2)):
+        return None
+    if m.group(1):
+        start, end = int(m.group(1)), int(m.group(2)) if m.group(2) else size - 1
+    else:
+        start, end = max(0, size - int(m.group(2))), size - 1
+    if start >= size:
+        return None
+    return start, min(end, size - 1)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -1088,12 +1182,17 @@ class DemoStash:
                     " LEFT JOIN files z ON z.id = f.zip_file_id WHERE i.id = ?",
                     (obj_id,),
                 ).fetchone()
-            elif kind == "scene" and what == "stream":
+            elif kind == "performer" and what == "image":
+                performer = conn.execute("SELECT image FROM performers WHERE id = ?", (obj_id,)).fetchone()
+                return _performer_image(performer["image"] if performer else None)
+            elif kind == "scene" and what in ("stream", "screenshot"):
                 row = conn.execute(
                     "SELECT f.*, NULL zpath FROM scenes s JOIN files f ON f.id = s.file_id WHERE s.id = ?", (obj_id,)
                 ).fetchone()
+                if row is not None and what == "screenshot":
+                    return _screenshot(row["path"])
             else:
-                row = None  # screenshots are not generated by the demo
+                row = None
         finally:
             conn.close()
         if row is None:
@@ -1273,6 +1372,39 @@ class DemoStash:
                 return dict(job)
             time.sleep(0.05)
         raise TimeoutError(f"job {job_id} still {self.jobs[str(job_id)]['status']} after {timeout}s")
+
+
+def _performer_image(image: str | None) -> tuple[bytes | None, str]:
+    """A performer's image as stored by performerCreate/seed: a data URL or a local file path.
+
+    Remote URLs (stash-box images) are not fetched by the demo: 404, like an image Stash could not get.
+    """
+    if not image:
+        return None, ""
+    if image.startswith("data:"):
+        import base64
+
+        header, _, payload = image.partition(",")
+        return base64.b64decode(payload), header[5:].split(";")[0] or "image/jpeg"
+    if os.path.isabs(image) and os.path.isfile(image):
+        return Path(image).read_bytes(), mimetypes.guess_type(image)[0] or "image/jpeg"
+    return None, ""
+
+
+def _screenshot(path: str) -> tuple[bytes | None, str]:
+    """Like Stash's generated screenshot: the frame at 20% of the video, as JPEG (404 if undecodable)."""
+    import cv2
+
+    capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+    try:
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0
+        capture.set(cv2.CAP_PROP_POS_FRAMES, int(count * 0.2))
+        ok, frame = capture.read()
+    finally:
+        capture.release()
+    if not ok or frame is None:
+        return None, ""
+    return cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes(), "image/jpeg"
 
 
 def _thumbnail(data: bytes, size: int = 640) -> bytes:

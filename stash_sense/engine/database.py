@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -29,6 +30,8 @@ STORAGE_TYPES = {"float32": StorageDataType.Float32, "e4m3": StorageDataType.E4M
 # What the legacy manifest's informational "models" block must say for its vectors to match ours.
 LEGACY_EXPECTED_MODELS = {"alignment": "insightface_norm_crop_5point", "flip_averaging": True}
 LEGACY_DETECTORS = ("buffalo_sc", "retinaface", "scrfd")
+# Voyager metadata (19 bytes) + hnswlib header up to cur_element_count (offset 35, 8 bytes).
+VOYAGER_HEADER = 43
 
 
 class DatabaseError(RuntimeError):
@@ -99,13 +102,25 @@ def load_database(path: Path, pack: Pack) -> FaceDatabase:
         _merge_performers_db(path / "performers.db", performers)
     indices = {}
     for name, index_file in index_files(manifest, pack).items():
-        with open(path / index_file, "rb") as handle:
-            indices[name] = Index.load(handle)
+        indices[name] = _load_index(path / index_file)
         expected = pack.embedder(name).dim
         if indices[name].num_dimensions != expected:
             raise DatabaseError(f"{index_file} has {indices[name].num_dimensions} dimensions, "
                                 f"pack {pack.name} embedder {name} produces {expected}")
     return FaceDatabase(path=path, manifest=manifest, faces=faces, performers=performers, indices=indices)
+
+
+def _load_index(file: Path) -> Index:
+    """Voyager saves an empty index that it cannot load again (its entry point is -1), and a
+    database with no faces yet (a fresh local enrollment database) has empty indices: those are
+    recreated from the file header instead."""
+    with open(file, "rb") as handle:
+        header = handle.read(VOYAGER_HEADER)
+        if len(header) == VOYAGER_HEADER and header[:4] == b"VOYA" and struct.unpack_from("<Q", header, 35)[0] == 0:
+            dims, storage = struct.unpack_from("<i", header, 8)[0], header[13]
+            return new_index(dims, next((n for n, t in STORAGE_TYPES.items() if int(t.value) == storage), "float32"))
+        handle.seek(0)
+        return Index.load(handle)
 
 
 def read_manifest(path: Path) -> dict:

@@ -8,6 +8,7 @@ against decompression bombs.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def load_rgb(source: str | Path | bytes, max_side: int = DEFAULT_MAX_SIDE) -> np
             img = Image.open(io.BytesIO(data))
             _refuse_bombs(img)
             if img.format == "JPEG" and max_side:
-                img.draft("RGB", (max_side, max_side))
+                img.draft("RGB", _draft_size(img.size, max_side))
             img.seek(0)
             img.load()
             img = ImageOps.exif_transpose(img)
@@ -55,6 +56,20 @@ def load_rgb(source: str | Path | bytes, max_side: int = DEFAULT_MAX_SIDE) -> np
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageDecodeError(f"corrupt or truncated image ({exc})") from exc
     return _limit_side(rgb, max_side)
+
+
+def _draft_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """The JPEG draft request: the image scaled so its longest side is ``max_side``.
+
+    Pillow reduces by 1/2, 1/4 or 1/8 only while *both* sides stay at least the requested ones, so
+    a square (max_side, max_side) request never reduced a photo whose short side is under max_side
+    (a 4352x2903 photo was decoded at full size, then downscaled). Rounding up keeps the decoded
+    longest side >= max_side, so ``_limit_side`` still yields max_side (the short side may differ by
+    a pixel of rounding).
+    """
+    width, height = size
+    scale = max_side / max(width, height)
+    return max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
 
 
 def _read_bytes(source: str | Path | bytes) -> bytes:

@@ -50,23 +50,87 @@ class PerformerMatch:
     close_faces: int
 
 
+def stash_box_key(endpoint: str, stash_id: str) -> str:
+    """``<domain>:<id>``, the universal-id form, from a Stash stash_id (GraphQL URL endpoint) or a
+    release record (domain endpoint): both spellings of one stash-box performer give one key."""
+    if "/" in endpoint:  # https://stashdb.org/graphql -> stashdb.org
+        endpoint = endpoint.split("://", 1)[-1].split("/", 1)[0]
+    return f"{endpoint.strip().lower()}:{stash_id}"
+
+
+def linked_keys(universal_id: str, record: dict) -> set[str]:
+    """Every id a performer record is known by: its universal id and its linked stash-box ids."""
+    links = record.get("stash_ids")
+    if not links:
+        return {universal_id}
+    keys = {universal_id}
+    for link in links:
+        if link.get("endpoint") and link.get("stash_id"):
+            keys.add(stash_box_key(str(link["endpoint"]), str(link["stash_id"])))
+    return keys
+
+
+def canonical_ids(databases: list[FaceDatabase]) -> dict[str, list[str]]:
+    """Groups of two or more universal ids that are one performer (shared universal id or linked
+    stash-box id), keyed by the id the group is reported under: the first one met, databases in
+    order. Only ids that collide reach the union-find, so a 100k-performer release stays cheap."""
+    owner: dict[str, str] = {}  # id or stash-box key -> first universal id that claimed it
+    parent: dict[str, str] = {}
+    seen: dict[str, int] = {}  # universal id -> order of first appearance
+
+    def find(uid: str) -> str:
+        while parent.get(uid, uid) != uid:
+            uid = parent[uid]
+        return uid
+
+    for db in databases:
+        for uid, record in db.performers.items():
+            seen.setdefault(uid, len(seen))
+            for key in linked_keys(uid, record):
+                claimed = owner.setdefault(key, uid)
+                if claimed == uid:
+                    continue
+                first, second = find(claimed), find(uid)
+                if first != second:
+                    early, late = sorted((first, second), key=seen.__getitem__)
+                    parent[late] = early
+    groups: dict[str, list[str]] = {}
+    for uid in sorted(parent, key=seen.__getitem__):
+        groups.setdefault(find(uid), [find(uid)]).append(uid)
+    return groups
+
+
 class Matcher:
-    """Searches several databases at once; results merge per performer (same universal id)."""
+    """Searches several databases at once; results merge per performer (same universal id, or
+    records linked by a stash-box id, e.g. a local performer linked to its StashDB entry)."""
 
     def __init__(self, databases: list[FaceDatabase], pack: Pack, k: int = DEFAULT_K) -> None:
         self.databases = databases
         self.pack = pack
         self.weights = embedder_weights(pack)
         self.k = k
+        self._members = canonical_ids(databases)
+        self._canonical = {member: uid for uid, members in self._members.items() for member in members}
 
     def __len__(self) -> int:
         return sum(len(db.faces) for db in self.databases)
 
+    def canonical(self, universal_id: str) -> str:
+        """The id a performer's matches are merged and reported under."""
+        return self._canonical.get(universal_id, universal_id)
+
+    def members(self, universal_id: str) -> list[str]:
+        return self._members.get(self.canonical(universal_id), [universal_id])
+
     def performer(self, universal_id: str) -> dict:
+        """The merged record; earlier databases (the downloaded release) win on conflicts."""
         record: dict = {}
         for db in self.databases:
-            if universal_id in db.performers:
-                record = {**db.performer(universal_id), **record}
+            for member in self.members(universal_id):
+                if member in db.performers:
+                    record = {**db.performer(member), **record}
+        if record:
+            record["id"] = self.canonical(universal_id)
         return record or {"id": universal_id, "name": universal_id}
 
     def match_faces(self, embeddings: dict[str, np.ndarray]) -> list[list[PerformerMatch]]:
@@ -76,14 +140,14 @@ class Matcher:
         for db in self.databases:
             for row, sims in enumerate(self._search(db, embeddings)):
                 for uid, similarity in sims:
-                    per_face[row].setdefault(uid, []).append(similarity)
+                    per_face[row].setdefault(self.canonical(uid), []).append(similarity)
         return [self._rank(found) for found in per_face]
 
     def fused_vectors(self, universal_id: str) -> np.ndarray:
         """Every stored face of a performer, fused: used to score persons exactly."""
         rows = []
         for db in self.databases:
-            ids = db.face_ids(universal_id)
+            ids = [i for member in self.members(universal_id) for i in db.face_ids(member)]
             if ids:
                 rows.append(fuse({n: np.asarray(index.get_vectors(ids), np.float32)
                                   for n, index in db.indices.items()}, self.weights))

@@ -125,11 +125,18 @@ def resolve_model(spec: ModelSpec, fetch: bool = True) -> Path:
     try:
         _download_model(spec, target)
     except FetchError as exc:
-        raise ModelUnavailable(
-            f"model {spec.file} is missing and could not be downloaded from {spec.url}: {exc}. "
-            f"Download it by hand and put it at {target} (folder {target.parent})."
-        ) from exc
+        raise ModelUnavailable(_by_hand(spec, target, exc)) from exc
     return target
+
+
+def _by_hand(spec: ModelSpec, target: Path, exc: FetchError) -> str:
+    """Why, then one instruction: fetch's own advice names the file it was writing, which for a
+    zipped model is the archive, not the model file this function looks for."""
+    reason = str(exc).split(". If this machine", 1)[0].rstrip(".")
+    fetch = f"download {spec.url}" + (f", take {spec.archive_member} out of it" if spec.archive_member else "")
+    return (f"model {spec.file} is missing and could not be downloaded: {reason}. To install it by hand, "
+            f"{fetch} and put it at {target} (folder {target.parent}), or put {Path(spec.file).name} in the "
+            "folder STASH_SENSE_MODEL_DIR names.")
 
 
 def _download_model(spec: ModelSpec, target: Path) -> None:

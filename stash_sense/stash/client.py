@@ -270,6 +270,35 @@ class StashClient:
     def find_scene(self, scene_id: str | int) -> dict | None:
         return self.call(Q.FIND_SCENE, {"id": str(scene_id)})["findScene"]
 
+    def scenes_page(self, *, page: int = 1, per_page: int = 100) -> tuple[int, list[dict]]:
+        found = self.call(Q.FIND_SCENES_PAGE, {"filter": {"page": page, "per_page": per_page, "sort": "id",
+                                                          "direction": "ASC"}})["findScenes"]
+        return int(found["count"]), found["scenes"]
+
+    def iter_scenes(self, *, per_page: int = 100) -> Iterator[dict]:
+        page = 1
+        while True:
+            total, scenes = self.scenes_page(page=page, per_page=per_page)
+            yield from scenes
+            if not scenes or page * per_page >= total:
+                return
+            page += 1
+
+    def scene_markers(self, scene_id: str | int) -> list[dict]:
+        found = self.call(Q.SCENE_MARKERS, {"id": str(scene_id)})["findScene"]
+        if found is None:
+            raise StashNotFound(f"Stash has no scene with id {scene_id}")
+        return found["scene_markers"]
+
+    def create_scene_marker(self, scene_id: str | int, title: str, seconds: float, primary_tag_id: str | int) -> dict:
+        inp = {"scene_id": str(scene_id), "title": title, "seconds": float(seconds),
+               "primary_tag_id": str(primary_tag_id)}
+        return self.call(Q.SCENE_MARKER_CREATE, {"input": inp})["sceneMarkerCreate"]
+
+    def destroy_scene_markers(self, ids: list) -> None:
+        if ids:
+            self.call(Q.SCENE_MARKERS_DESTROY, {"ids": [str(i) for i in ids]})
+
     # -- performers
 
     def find_performer(self, performer_id: str | int) -> dict | None:
@@ -370,7 +399,59 @@ class StashClient:
     ) -> list[dict]:
         return self._bulk(Q.BULK_SCENE_UPDATE, "bulkSceneUpdate", ids, performer_ids, tag_ids, mode)
 
+    # -- current links of targets (journal "before" state)
+
+    def links(self, target_type: str, ids: list) -> dict[str, dict[str, set[str]]]:
+        """``{id: {"performer": {ids}, "tag": {ids}}}`` for galleries, images or scenes."""
+        ids = [str(i) for i in ids]
+        if target_type == "gallery":
+            found = self.call(Q.GALLERY_LINKS, {"ids": ids})["findGalleries"]["galleries"]
+        elif target_type == "image":
+            found = self.call(Q.IMAGE_LINKS, {"ids": ids})["findImages"]["images"]
+        elif target_type == "scene":
+            found = [s for s in (self.call(Q.SCENE_LINKS, {"id": i})["findScene"] for i in ids) if s]
+        else:
+            raise ValueError(f"unknown target type {target_type!r}")
+        out = {
+            str(o["id"]): {
+                "performer": {str(p["id"]) for p in o["performers"]},
+                "tag": {str(t["id"]) for t in o["tags"]},
+            }
+            for o in found
+        }
+        missing = [i for i in ids if i not in out]
+        if missing:
+            raise StashNotFound(f"Stash has no {target_type} with id {', '.join(missing)}")
+        return out
+
+    # -- local enrollment
+
+    def performers_page(self, *, page: int = 1, per_page: int = 100) -> tuple[int, list[dict]]:
+        """One page of all performers (with image path and stash ids), by id."""
+        filt = {"page": page, "per_page": per_page, "sort": "id", "direction": "ASC"}
+        res = self.call(Q.FIND_PERFORMERS_PAGE, {"filter": filt})["findPerformers"]
+        return res["count"], res["performers"]
+
+    def solo_images(self, performer_id: str | int, *, limit: int = 50) -> list[dict]:
+        """Images tagged with exactly this one performer."""
+        filt = {"page": 1, "per_page": limit, "sort": "path", "direction": "ASC"}
+        res = self.call(Q.FIND_SOLO_IMAGES, {"performer_id": str(performer_id), "filter": filt})
+        return res["findImages"]["images"]
+
+    def solo_galleries(self, performer_id: str | int, *, limit: int = 20) -> list[dict]:
+        """Galleries tagged with exactly this one performer."""
+        filt = {"page": 1, "per_page": limit, "sort": "id", "direction": "ASC"}
+        res = self.call(Q.FIND_SOLO_GALLERIES, {"performer_id": str(performer_id), "filter": filt})
+        return res["findGalleries"]["galleries"]
+
     # -- stash-box
+
+    def set_performer_stash_ids(self, performer_id: str | int, stash_ids: list[dict]) -> dict:
+        """Replace a performer's stash ids (undo of a link we made; the list is SET in Stash)."""
+        clean = [{k: s[k] for k in ("endpoint", "stash_id", "updated_at") if s.get(k) is not None} for s in stash_ids]
+        return self.call(Q.PERFORMER_UPDATE, {"input": {"id": str(performer_id), "stash_ids": clean}})[
+            "performerUpdate"
+        ]
 
     def stashbox_endpoints(self) -> list[dict]:
         """Configured stash-box instances: ``[{"endpoint", "name"}]``."""

@@ -93,6 +93,44 @@ query StashSenseFindScene($id: ID!) {
 }
 """
 
+SCENE_FIELDS = """
+    id
+    title
+    files { id path size mod_time duration width height fingerprints { type value } }
+    paths { screenshot stream }
+    performers { id name }
+"""
+
+# One page of scenes (the bulk scenes task reads them all before processing any).
+FIND_SCENES_PAGE = (
+    """
+query StashSenseScenes($filter: FindFilterType) {
+  findScenes(filter: $filter) {
+    count
+    scenes {"""
+    + SCENE_FIELDS
+    + """    }
+  }
+}
+"""
+)
+
+SCENE_MARKER_CREATE = """
+mutation StashSenseSceneMarkerCreate($input: SceneMarkerCreateInput!) {
+  sceneMarkerCreate(input: $input) { id title seconds }
+}
+"""
+
+SCENE_MARKERS_DESTROY = """
+mutation StashSenseSceneMarkersDestroy($ids: [ID!]!) { sceneMarkersDestroy(ids: $ids) }
+"""
+
+SCENE_MARKERS = """
+query StashSenseSceneMarkers($id: ID!) {
+  findScene(id: $id) { id scene_markers { id title seconds } }
+}
+"""
+
 # --- performers ---------------------------------------------------------------------------------
 
 PERFORMER_FIELDS = "id name disambiguation alias_list country stash_ids { endpoint stash_id updated_at }"
@@ -172,6 +210,72 @@ mutation StashSenseBulkImageUpdate($input: BulkImageUpdateInput!) {
 BULK_SCENE_UPDATE = """
 mutation StashSenseBulkSceneUpdate($input: BulkSceneUpdateInput!) {
   bulkSceneUpdate(input: $input) { id performers { id } tags { id } }
+}
+"""
+
+# --- current links (the "before" state the journal records; undo reads them again) --------------
+
+GALLERY_LINKS = """
+query StashSenseGalleryLinks($ids: [ID!]) {
+  findGalleries(ids: $ids, filter: { per_page: -1 }) { galleries { id performers { id } tags { id } } }
+}
+"""
+
+IMAGE_LINKS = """
+query StashSenseImageLinks($ids: [ID!]) {
+  findImages(ids: $ids, filter: { per_page: -1 }) { images { id performers { id } tags { id } } }
+}
+"""
+
+SCENE_LINKS = """
+query StashSenseSceneLinks($id: ID!) {
+  findScene(id: $id) { id performers { id } tags { id } }
+}
+"""
+
+# --- local enrollment: performers, and their solo images / galleries ----------------------------
+
+FIND_PERFORMERS_PAGE = """
+query StashSensePerformersPage($filter: FindFilterType) {
+  findPerformers(filter: $filter) {
+    count
+    performers { id name disambiguation country image_path stash_ids { endpoint stash_id } }
+  }
+}
+"""
+
+# Images whose only performer is this one: whose face they show is not in doubt.
+FIND_SOLO_IMAGES = (
+    """
+query StashSenseSoloImages($performer_id: ID!, $filter: FindFilterType) {
+  findImages(
+    image_filter: {
+      performers: { value: [$performer_id], modifier: INCLUDES }
+      performer_count: { value: 1, modifier: EQUALS }
+    }
+    filter: $filter
+  ) {
+    count
+    images {"""
+    + IMAGE_FIELDS
+    + """    }
+  }
+}
+"""
+)
+
+FIND_SOLO_GALLERIES = """
+query StashSenseSoloGalleries($performer_id: ID!, $filter: FindFilterType) {
+  findGalleries(
+    gallery_filter: {
+      performers: { value: [$performer_id], modifier: INCLUDES }
+      performer_count: { value: 1, modifier: EQUALS }
+    }
+    filter: $filter
+  ) {
+    count
+    galleries { id }
+  }
 }
 """
 

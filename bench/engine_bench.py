@@ -1,0 +1,210 @@
+"""Engine benchmark (issue 2): speed, accuracy and memory of the `test-mbf128` pack on CPU.
+
+Writes ``bench/results/engine.json`` and ``engine.md``. Timings are medians over repeats and are
+only comparable between runs on a quiet machine: the load average before and after is recorded
+so a noisy run can be recognised. Not a test: nothing here asserts a speed.
+
+    python -m bench.engine_bench            # full: all 1,549 LFW DevTest images, 3 repeats
+    python -m bench.engine_bench --quick    # a small sample, 1 repeat (checks the bench works)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+
+from stash_sense.engine import Engine, load_pack, load_rgb
+from stash_sense.engine.detector import FaceDetector
+from stash_sense.engine.packs import resolve_model
+from stash_sense.evaluation.pairs import Pair, evaluate_pairs, read_lfw_pairs
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("STASH_SENSE_SHARED", REPO.parent / "shared")).resolve()
+os.environ.setdefault("STASH_SENSE_MODEL_DIR", str(SHARED / "models"))
+LFW = SHARED / "datasets" / "lfw_deepfunneled"
+PHOTOS = SHARED / "datasets" / "deepface_testset"
+RESULTS = REPO / "bench" / "results"
+QUICK_RESULTS = REPO / "bench" / "cache"  # git-ignored: a --quick run never replaces real results
+PACK = "test-mbf128"
+
+
+def machine_info() -> dict:
+    """What the numbers depend on: cores, CPU model, library versions, current load."""
+    model = ""
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "cpu": model or platform.processor(), "python": platform.python_version(),
+            "onnxruntime": onnxruntime.__version__, "numpy": np.__version__, "platform": platform.platform()}
+
+
+def loadavg() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def median_time(run: Callable[[], object], repeats: int) -> float:
+    """Median wall seconds of ``run`` over ``repeats`` calls (medians shrug off one noisy call)."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def devtest_images(pairs: list[Pair]) -> list[Path]:
+    return sorted({p.left for p in pairs} | {p.right for p in pairs})
+
+
+def throughput(images: list[Path], threads: int, det_size: int, repeats: int) -> float:
+    """End-to-end images/s: decode, detect, align, embed (with mirror), from files on disk."""
+    engine = Engine(PACK, threads=threads, det_size=det_size)
+    try:
+        engine.analyze(images[:8])  # warm-up: sessions allocate their buffers on the first call
+        seconds = median_time(lambda: engine.analyze(images), repeats)
+    finally:
+        engine.close()
+    return len(images) / seconds
+
+
+def detect_ms(photos: list[np.ndarray], det_size: int, repeats: int) -> float:
+    """Detector alone (resize, SCRFD, decode, NMS) on one thread, decoded photos larger than
+    ``det_size`` so the canvas really is det_size (LFW's 250 px images run on a 256 canvas)."""
+    model = resolve_model(_pack().detector.model)
+    detector = FaceDetector(model, det_size=det_size, threads=1)
+    detector.detect(photos[0])
+    seconds = median_time(lambda: [detector.detect(p) for p in photos], repeats)
+    return 1000 * seconds / len(photos)
+
+
+def lfw_detect_ms(images: list[Path], repeats: int) -> float:
+    """Detector alone on decoded LFW 250x250 images (what the end-to-end figure is made of)."""
+    detector = FaceDetector(resolve_model(_pack().detector.model), det_size=640, threads=1)
+    decoded = [load_rgb(p) for p in images]
+    detector.detect(decoded[0])
+    return 1000 * median_time(lambda: [detector.detect(p) for p in decoded], repeats) / len(decoded)
+
+
+def embed_ms_per_face(images: list[Path], threads: int, repeats: int) -> tuple[float, int]:
+    """Embedding alone: aligned crops in, unit vectors out (each face = crop + mirror)."""
+    engine = Engine(PACK, threads=threads, keep_crops=True)
+    try:
+        crops = [f.crop for r in engine.analyze(images) for f in r.usable_faces if f.crop is not None]
+        engine.embed_crops(crops[:8])
+        seconds = median_time(lambda: engine.embed_crops(crops), repeats)
+    finally:
+        engine.close()
+    return 1000 * seconds / len(crops), len(crops)
+
+
+def accuracy(pairs: list[Pair], alignment: str | None) -> dict:
+    engine = Engine(PACK, threads=2, alignment=alignment)
+    try:
+        return evaluate_pairs(engine, pairs)
+    finally:
+        engine.close()
+
+
+def _pack():
+    return load_pack(PACK)
+
+
+def large_photos(limit: int) -> list[np.ndarray]:
+    """Decoded deepface test-set photos with a side above 640 px (real photos, several sizes)."""
+    photos = [load_rgb(p) for p in sorted(PHOTOS.glob("person*/*.jpg"))]
+    return [p for p in photos if max(p.shape[:2]) > 640][:limit]
+
+
+def run(quick: bool, repeats: int) -> dict:
+    pairs = read_lfw_pairs(LFW / "pairsDevTest.txt")
+    if quick:
+        pairs = pairs[:60] + pairs[500:560]  # both same and different pairs
+    images = devtest_images(pairs)
+    photos = large_photos(8 if quick else 40)
+    load_before = loadavg()
+    result: dict = {"quick": quick, "pack": PACK, "repeats": repeats, "machine": machine_info(),
+                    "loadavg_before": load_before}
+    started = time.perf_counter()
+    result["images_per_s_2threads_det640"] = round(throughput(images, 2, 640, repeats), 2)
+    result["images_per_s_1thread_det640"] = round(throughput(images, 1, 640, repeats), 2)
+    embed_1, faces = embed_ms_per_face(images[:200], 1, repeats)
+    embed_2, _ = embed_ms_per_face(images[:200], 2, repeats)
+    result["embed_ms_per_face"] = round(embed_1, 3)
+    result["embed_ms_per_face_2threads"] = round(embed_2, 3)
+    result["detect_ms_det320"] = round(detect_ms(photos, 320, repeats), 2)
+    result["detect_ms_det640"] = round(detect_ms(photos, 640, repeats), 2)
+    result["detect_ms_lfw_250px"] = round(lfw_detect_ms(images[:200], repeats), 2)
+    aligned, unaligned = accuracy(pairs, None), accuracy(pairs, "bbox")
+    result["lfw_devtest_accuracy"] = round(aligned["accuracy"], 4)
+    result["lfw_devtest_accuracy_unaligned"] = round(unaligned["accuracy"], 4)
+    result["lfw_devtest_missing_faces"] = aligned["missing_faces"]
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["loadavg_after"] = loadavg()
+    result["threads"] = [1, 2]
+    result["bench_seconds"] = round(time.perf_counter() - started, 1)
+    result["image_set"] = {
+        "end_to_end": f"LFW deep-funneled pairsDevTest images (250x250, one face each): {len(images)} images"
+                      + (" (quick: subset of 120 pairs)" if quick else " (all 1,000 pairs)"),
+        "embedding": f"{faces} aligned faces from the first {min(200, len(images))} of those images",
+        "detection": f"{len(photos)} deepface test-set photos larger than 640 px, decoded beforehand",
+        "accuracy": f"best-threshold verification on {len(pairs)} pairsDevTest pairs",
+    }
+    result["notes"] = ("medians over repeats; images_per_s from files on disk (decode+detect+align+embed with "
+                       "mirror); LFW images are detected on a 256 canvas (detector.CANVAS_SIZES), so det_size "
+                       "640 vs 320 only matters for larger photos (detect_ms_*); embed_ms_per_face is 1 worker "
+                       "thread and includes the mirror image; peak_rss_mb = ru_maxrss of the bench process, MiB")
+    return result
+
+
+def markdown(result: dict) -> str:
+    rows = [("end-to-end images/s, 2 threads, det 640", "images_per_s_2threads_det640"),
+            ("end-to-end images/s, 1 thread, det 640", "images_per_s_1thread_det640"),
+            ("embedding ms/face (crop + mirror), 1 thread", "embed_ms_per_face"),
+            ("embedding ms/face, 2 threads", "embed_ms_per_face_2threads"),
+            ("detection ms/image at 320 (photos > 640 px)", "detect_ms_det320"),
+            ("detection ms/image at 640 (photos > 640 px)", "detect_ms_det640"),
+            ("detection ms/image, LFW 250 px (256 canvas)", "detect_ms_lfw_250px"),
+            ("LFW pairsDevTest accuracy (aligned)", "lfw_devtest_accuracy"),
+            ("LFW pairsDevTest accuracy (no alignment)", "lfw_devtest_accuracy_unaligned"),
+            ("peak RSS MiB", "peak_rss_mb")]
+    machine = result["machine"]
+    lines = [f"# Engine benchmark ({result['pack']}{', QUICK' if result['quick'] else ''})", "",
+             f"{machine['cores']} cores ({machine['cpu']}), onnxruntime {machine['onnxruntime']}, "
+             f"load average before {result['loadavg_before']} / after {result['loadavg_after']}, "
+             f"median of {result['repeats']} repeat(s).", "", "| measure | value |", "|---|---|"]
+    lines += [f"| {label} | {result[key]} |" for label, key in rows]
+    lines += ["", *(f"- {k}: {v}" for k, v in result["image_set"].items()), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sample, 1 repeat (verification only)")
+    parser.add_argument("--repeats", type=int, default=None, help="timing repeats (default 3, quick 1)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default bench/results/engine.json (quick: bench/cache/engine.quick.json)")
+    args = parser.parse_args(argv)
+    args.out = args.out or (QUICK_RESULTS / "engine.quick.json" if args.quick else RESULTS / "engine.json")
+    result = run(args.quick, args.repeats or (1 if args.quick else 3))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Side-by-side benchmark against the peer engines users run today (issue 9)."""

@@ -1,0 +1,294 @@
+"""The bulk job: every selected gallery -> sampled images -> persons -> performers added or queued
+for review, resumable after a kill and undoable as one journal run.
+
+Order of work per gallery, and why it is safe to kill at any point: the analysis is cached as soon
+as it exists; the write-back journals each change before sending it and only adds what is
+missing; the gallery is marked done in the ledger after its writes. A killed run started again
+(same kind, same signature) resumes the same ledger run and the same journal run, skips what it
+finished, and redoes the rest without writing anything twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from stash_sense.bulk import fetch
+from stash_sense.bulk.analysis import PreparedGallery, analyse, prefetch, prepare, windows
+from stash_sense.bulk.cache import EmbeddingCache
+from stash_sense.bulk.decide import Decision, decide
+from stash_sense.bulk.ledger import Ledger
+from stash_sense.bulk.options import BulkOptions
+from stash_sense.bulk.performers import PrefetchedResolver
+from stash_sense.bulk.report import Reporter, Summary, gallery_line
+from stash_sense.bulk.resume import ResumingJournal, resumable
+from stash_sense.bulk.review import suggestion
+from stash_sense.bulk.sampling import sample
+from stash_sense.plugin.images import image_source
+from stash_sense.plugin.journal import Journal
+from stash_sense.plugin.performers import PerformerResolver
+from stash_sense.plugin.writeback import WriteBack
+from stash_sense.stash.client import StashClient, StashError
+
+
+class GalleryFailed(RuntimeError):
+    """This gallery cannot be processed (nothing readable, Stash error); the run goes on."""
+
+
+@dataclass
+class Run:
+    """What one run works with."""
+
+    client: StashClient
+    journal: Journal
+    service: Any  # worker Service protocol: analyze, identify_analyzed, info
+    options: BulkOptions
+    reporter: Reporter
+    cache: EmbeddingCache
+    ledger: Ledger
+    writeback: WriteBack | None = None
+    signature: str = ""
+    db_version: str | None = None
+    bulk_run_id: int = 0
+    summary: Summary | None = None
+
+
+def run_bulk(client: StashClient, journal: Journal, service: Any, options: BulkOptions,
+             reporter: Reporter | None = None, cache: EmbeddingCache | None = None,
+             ledger: Ledger | None = None) -> dict:
+    """Run (or resume) a bulk identification over the selected galleries; returns the summary."""
+    from stash_sense.bulk.cache import engine_fingerprint
+
+    run = Run(client, journal, service, options, reporter or Reporter(),
+              cache or EmbeddingCache(engine_fingerprint(options.pack)), ledger or Ledger())
+    run.summary = Summary(dry_run=options.dry_run)
+    run.db_version = database_version(service)
+    run.signature = options.signature(run.db_version)
+    galleries = fetch.select_galleries(client, untagged=options.untagged, tag_name=options.tag)
+    todo = _open_run(run, galleries)
+    run.reporter.info(f"Stash Sense bulk: {len(todo)} of {len(galleries)} galleries to process"
+                      + (f" (resuming run {run.bulk_run_id})" if run.summary.resumed else "")
+                      + (" [dry run]" if options.dry_run else ""))
+    _process(run, todo)
+    return _close_run(run)
+
+
+def database_version(service: Any) -> str:
+    """Version(s) of the databases the engine matches against; none installed is an error."""
+    from stash_sense.plugin.engine_access import NO_DATABASE, NoDatabaseError
+
+    if hasattr(service, "database_version"):  # cheap: without loading the engine
+        version = service.database_version()
+    else:
+        version = " + ".join(str(db.get("version")) for db in service.info().get("databases") or [])
+    if not version:
+        raise NoDatabaseError(NO_DATABASE)
+    return version
+
+
+def _open_run(run: Run, galleries: list[dict]) -> list[dict]:
+    """Start or resume the ledger and journal runs; the galleries left to do."""
+    options, summary = run.options, run.summary
+    summary.galleries = len(galleries)
+    selection = f"untagged={options.untagged};tag={options.tag};force={options.force}"
+    interrupted = None if options.dry_run else run.ledger.interrupted_run(options.kind, run.signature, selection)
+    journal: Any = run.journal
+    if interrupted is not None and resumable(run.journal, interrupted["journal_run_id"]):
+        journal = ResumingJournal(run.journal, interrupted["journal_run_id"])
+    elif interrupted is not None:
+        interrupted = None  # its journal run was undone or closed since: start afresh
+    run.writeback = WriteBack(run.client, journal, options.kind, dry_run=options.dry_run,
+                              create_performers=options.create_performers)
+    run.writeback.resolver = PrefetchedResolver(run.client)  # one read of all performers, not one per person
+    summary.journal_run_id = run.writeback.run_id
+    if interrupted is not None:
+        run.bulk_run_id, summary.resumed = int(interrupted["id"]), True
+    elif not options.dry_run:
+        run.bulk_run_id = run.ledger.start_run(options.kind, run.signature, selection, run.writeback.run_id)
+    skip = run.ledger.done_in(run.bulk_run_id)
+    if not options.force:
+        skip |= run.ledger.done_with(run.signature)
+    todo = [g for g in galleries if str(g["id"]) not in skip]
+    summary.skipped = len(galleries) - len(todo)
+    return todo
+
+
+def _close_run(run: Run) -> dict:
+    result = run.summary.finish()
+    if not run.options.dry_run:
+        run.writeback.finish(result)
+        run.ledger.finish_run(run.bulk_run_id, result)
+    run.reporter.progress(1.0)
+    run.reporter.info(run.summary.line())
+    return result
+
+
+# --- the loop -----------------------------------------------------------------------------------------
+
+
+def _process(run: Run, todo: list[dict]) -> None:
+    done = 0
+    run.reporter.progress(run.summary.skipped / max(run.summary.galleries, 1))
+    for window in windows(prefetch(lambda: _prepared(run, todo))):
+        _analyse_window(run, window)
+        links = _links(run, window)
+        for prepared in window:
+            _finish_one(run, prepared, links.get(prepared.id))
+            done += 1
+            run.reporter.progress((run.summary.skipped + done) / max(run.summary.galleries, 1))
+
+
+def _prepared(run: Run, todo: list[dict]) -> Iterator[PreparedGallery]:
+    """Galleries with their sampled images read from Stash and looked up in the cache (reader thread)."""
+    for batch in fetch.batches(todo):
+        try:
+            found = fetch.images_of(run.client, batch)
+        except StashError:  # one bad gallery must not fail its batch: read them one by one
+            found = None
+        for gallery in batch:
+            yield _prepare_one(run, gallery, found)
+
+
+def _prepare_one(run: Run, gallery: dict, found: dict | None) -> PreparedGallery:
+    try:
+        images = found[str(gallery["id"])] if found is not None else fetch.images_of(run.client, [gallery])[
+            str(gallery["id"])]
+        return prepare(run.client, gallery, sample(images, run.options.max_images), run.cache)
+    except StashError as exc:
+        failed = PreparedGallery(gallery, [])
+        failed.failure = str(exc)
+        return failed
+
+
+def _analyse_window(run: Run, window: list[PreparedGallery]) -> None:
+    """Inference for the window's cache misses; if the engine fails, retry gallery by gallery."""
+    try:
+        run.summary.inferred += analyse(run.service, window, run.cache)
+        return
+    except Exception as exc:
+        if len(window) == 1:
+            window[0].failure = f"analysis failed: {exc}"
+            return
+    for prepared in window:
+        _analyse_window(run, [prepared])
+
+
+def _links(run: Run, window: list[PreparedGallery]) -> dict[str, dict[str, set[str]]]:
+    """Current performers/tags of the window's galleries in one query (most need no write at all)."""
+    ids = [p.id for p in window if p.failure is None]
+    try:
+        return run.client.links("gallery", ids) if ids else {}
+    except StashError:
+        return {}  # each gallery's write-back reads its own links
+
+
+def _finish_one(run: Run, prepared: PreparedGallery, links: dict | None) -> None:
+    """Identify, write and record one gallery; a failure is logged and the run goes on."""
+    started = time.monotonic()
+    try:
+        line = _identify_and_write(run, prepared, links)
+    except Exception as exc:
+        run.summary.errors += 1
+        run.summary.failed_galleries.append(prepared.id)
+        run.reporter.error(f"Gallery {prepared.id} ({prepared.gallery.get('title') or ''}) skipped: {exc}")
+        if not run.options.dry_run:
+            run.ledger.mark(prepared.id, run.signature, "failed", run.bulk_run_id, {"error": str(exc)})
+        return
+    run.summary.processed += 1
+    run.reporter.info(f"{line} ({time.monotonic() - started:.2f}s)")
+
+
+def _identify_and_write(run: Run, prepared: PreparedGallery, links: dict | None) -> str:
+    if prepared.failure:
+        raise GalleryFailed(prepared.failure)
+    results = prepared.results()
+    errors = prepared.errors + [{"image": r["image"], "error": r["error"]} for r in results if r.get("error")]
+    if prepared.images and len(errors) >= len(prepared.images):
+        raise GalleryFailed(f"none of its {len(prepared.images)} image(s) could be read "
+                            f"(image {errors[0]['image']}: {errors[0]['error']})")
+    for error in errors:
+        run.reporter.warning(f"Gallery {prepared.id}: image {error['image']} unreadable: {error['error']}")
+    run.summary.errors += len(errors)
+    run.summary.images += len(results)
+    run.summary.cached += len(prepared.cached)
+    group = run.service.identify_analyzed(results) if results else {"persons": [], "faces": 0}
+    run.summary.faces += int(group.get("faces") or 0)
+    decision = decide(group, run.options.auto, run.options.review, run.journal.rejected("gallery", prepared.id))
+    added = _write_matches(run, prepared, decision, links)
+    review = _write_review(run, prepared, decision, links)
+    if not run.options.dry_run:
+        run.ledger.mark(prepared.id, run.signature, "done", run.bulk_run_id,
+                        {"added": added, "review": review, "unknown": decision.unknown})
+    return gallery_line(prepared.gallery, len(results), int(group.get("faces") or 0), added, review, len(errors))
+
+
+def _write_matches(run: Run, prepared: PreparedGallery, decision: Decision, links: dict | None) -> list[str]:
+    """Add the confident performers to the gallery (and its images, if set); returns their names."""
+    writeback, would_create, performers = run.writeback, [], []
+    for match in list(decision.add):
+        try:
+            performer_id, created = writeback.performer_for(match.universal_id, match.record)
+        except (LookupError, StashError) as exc:
+            run.reporter.warning(f"Gallery {prepared.id}: cannot add {_name(match)} ({exc}); kept for review")
+            decision.add.remove(match)
+            decision.review.append(match)
+            continue
+        run.summary.created += int(bool(created and performer_id))
+        if performer_id:
+            performers.append((match, performer_id))
+        else:  # dry run: would be created
+            would_create.append(f"{_name(match)} (would be created)")
+    if not performers:
+        return would_create
+    ids = [p for _, p in performers]
+    tag = writeback.tag_id(run.options.identified_tag)
+    new = set(ids) - links["performer"] if links is not None else set(ids)
+    if links is None or new or (tag and tag not in links["tag"]):
+        plan = writeback.add("gallery", [prepared.id], performer_ids=ids, tag_ids=[tag])
+        new = set(plan.get(prepared.id, {}).get("performer", []))
+        run.summary.added += len(new)
+    if run.options.tag_images:
+        for match, performer_id in performers:
+            writeback.add("image", match.images, performer_ids=[performer_id])
+    return [_name(m) if p in new else f"{_name(m)} (already on it)" for m, p in performers] + would_create
+
+
+def _write_review(run: Run, prepared: PreparedGallery, decision: Decision, links: dict | None) -> list[str]:
+    """Store the review-band matches and tag the gallery for review; returns their names."""
+    resolver: PerformerResolver = run.writeback.resolver
+    on_target = set(links["performer"]) if links else run.client.links("gallery", [prepared.id])[prepared.id][
+        "performer"]
+    pending = [m for m in decision.review if not _already_there(resolver, m, on_target)]
+    if not pending:
+        return []
+    thresholds = {"auto": run.options.auto, "review": run.options.review}
+    by_id = {str(i["id"]): i for i in prepared.images}
+    persons = [suggestion(i, m, thresholds, resolver, on_target, _source(run, by_id, m)) for i, m in
+               enumerate(pending)]
+    if not run.options.dry_run:
+        run.journal.store_suggestions("gallery", prepared.id, persons, run.db_version)
+    tag = run.writeback.tag_id(run.options.review_tag)
+    if links is None or (tag and tag not in links["tag"]):
+        run.writeback.add("gallery", [prepared.id], tag_ids=[tag])
+    run.summary.suggested += len(pending)
+    return [f"{_name(m)} ({m.confidence:.2f})" for m in pending]
+
+
+def _already_there(resolver: PerformerResolver, match, on_target: set[str]) -> bool:
+    local = resolver.find_local(match.universal_id, match.record)
+    return local is not None and str(local["id"]) in on_target
+
+
+def _source(run: Run, by_id: dict, match) -> str | bytes | None:
+    """Pixels of the person's best face image, for the crop the review modal shows."""
+    image = by_id.get(str((match.person.get("best_face") or {}).get("image")))
+    try:
+        return image_source(run.client, image) if image else None
+    except StashError:
+        return None
+
+
+def _name(match) -> str:
+    return str(match.record.get("name") or match.universal_id)

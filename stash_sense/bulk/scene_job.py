@@ -1,0 +1,272 @@
+"""The bulk scenes task: every scene -> sampled frames -> persons -> performers added to the scene
+or stored for review; resumable, skippable on re-runs, undoable as one journal run.
+
+The gallery job's machinery, per scene: the ledger (keyed ``scene:<id>`` so scene and gallery ids
+never collide) decides what is done; the embedding cache holds each frame's faces
+(``scene_frames``); ``decide`` splits persons into add / review; ``WriteBack`` journals every
+change. A scene whose video cannot be read (broken, audio only, unreachable) is logged with the
+reason and recorded as failed, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from stash_sense.bulk.cache import EmbeddingCache
+from stash_sense.bulk.decide import Decision, decide
+from stash_sense.bulk.ledger import Ledger
+from stash_sense.bulk.options import BulkOptions
+from stash_sense.bulk.performers import PrefetchedResolver
+from stash_sense.bulk.report import Reporter
+from stash_sense.bulk.resume import ResumingJournal, resumable
+from stash_sense.bulk.review import suggestion
+from stash_sense.bulk.scene_frames import SCREENSHOT, SceneFrames, scene_frames
+from stash_sense.plugin.journal import Journal
+from stash_sense.plugin.writeback import WriteBack
+from stash_sense.stash.client import StashClient, StashError
+
+KIND = "identify_scenes"
+
+
+@dataclass(frozen=True)
+class SceneOptions(BulkOptions):
+    frames: int = 60
+    markers: bool = False
+
+    @property
+    def kind(self) -> str:
+        return KIND
+
+
+@dataclass
+class SceneSummary:
+    scenes: int = 0  # selected
+    processed: int = 0
+    skipped: int = 0  # already done with the same database version and settings
+    frames: int = 0  # analysed (cached or not), screenshots included
+    inferred: int = 0
+    cached: int = 0
+    faces: int = 0
+    added: int = 0
+    created: int = 0
+    suggested: int = 0
+    markers: int = 0
+    errors: int = 0
+    failed_scenes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    dry_run: bool = False
+    resumed: bool = False
+    journal_run_id: int | None = None
+    started: float = field(default_factory=time.monotonic, repr=False)
+
+    def finish(self) -> dict:
+        self.seconds = round(time.monotonic() - self.started, 2)
+        out = asdict(self)
+        out.pop("started")
+        return out
+
+    def line(self) -> str:
+        return (f"Stash Sense scenes: {self.processed} of {self.scenes} scenes processed ({self.skipped} already "
+                f"done), {self.frames} frames ({self.cached} from cache), {self.faces} faces, {self.added} "
+                f"performers added ({self.created} created), {self.suggested} suggested for review, "
+                f"{self.markers} markers, {self.errors} errors, {self.seconds:.1f}s"
+                + (" [dry run]" if self.dry_run else ""))
+
+
+@dataclass
+class SceneRun:
+    client: StashClient
+    journal: Journal
+    service: Any
+    options: SceneOptions
+    reporter: Reporter
+    cache: EmbeddingCache
+    ledger: Ledger
+    summary: SceneSummary
+    writeback: WriteBack | None = None
+    signature: str = ""
+    db_version: str | None = None
+    bulk_run_id: int = 0
+
+
+def run_scenes(client: StashClient, journal: Journal, service: Any, options: SceneOptions,
+               reporter: Reporter | None = None, cache: EmbeddingCache | None = None,
+               ledger: Ledger | None = None) -> dict:
+    """Run (or resume) identification over every scene; returns the summary."""
+    from stash_sense.bulk.cache import engine_fingerprint
+    from stash_sense.bulk.job import database_version
+
+    run = SceneRun(client, journal, service, options, reporter or Reporter(),
+                   cache or EmbeddingCache(engine_fingerprint(options.pack)), ledger or Ledger(),
+                   SceneSummary(dry_run=options.dry_run))
+    run.db_version = database_version(service)
+    run.signature = options.signature(run.db_version)
+    scenes = list(client.iter_scenes(per_page=500))
+    todo = _open_run(run, scenes)
+    run.reporter.info(f"Stash Sense scenes: {len(todo)} of {len(scenes)} scenes to process"
+                      + (f" (resuming run {run.bulk_run_id})" if run.summary.resumed else "")
+                      + (" [dry run]" if options.dry_run else ""))
+    for done, scene in enumerate(todo, 1):
+        _one(run, scene)
+        run.reporter.progress((run.summary.skipped + done) / max(run.summary.scenes, 1))
+    result = run.summary.finish()
+    if not options.dry_run:
+        run.writeback.finish(result)
+        run.ledger.finish_run(run.bulk_run_id, result)
+    run.reporter.progress(1.0)
+    run.reporter.info(run.summary.line())
+    return result
+
+
+def ledger_id(scene: dict) -> str:
+    return f"scene:{scene['id']}"
+
+
+def _open_run(run: SceneRun, scenes: list[dict]) -> list[dict]:
+    """Start or resume the ledger and journal runs (as the gallery job does); the scenes left to do."""
+    options, summary = run.options, run.summary
+    summary.scenes = len(scenes)
+    selection = f"scenes;force={options.force}"
+    interrupted = None if options.dry_run else run.ledger.interrupted_run(KIND, run.signature, selection)
+    journal: Any = run.journal
+    if interrupted is not None and resumable(run.journal, interrupted["journal_run_id"]):
+        journal = ResumingJournal(run.journal, interrupted["journal_run_id"])
+    elif interrupted is not None:
+        interrupted = None
+    run.writeback = WriteBack(run.client, journal, KIND, dry_run=options.dry_run,
+                              create_performers=options.create_performers)
+    run.writeback.resolver = PrefetchedResolver(run.client)
+    summary.journal_run_id = run.writeback.run_id
+    if interrupted is not None:
+        run.bulk_run_id, summary.resumed = int(interrupted["id"]), True
+    elif not options.dry_run:
+        run.bulk_run_id = run.ledger.start_run(KIND, run.signature, selection, run.writeback.run_id)
+    skip = run.ledger.done_in(run.bulk_run_id)
+    if not options.force:
+        skip |= run.ledger.done_with(run.signature)
+    todo = [s for s in scenes if ledger_id(s) not in skip]
+    summary.skipped = len(scenes) - len(todo)
+    return todo
+
+
+def _one(run: SceneRun, scene: dict) -> None:
+    """Identify and write one scene; any failure is this scene's, logged, and the run goes on."""
+    started = time.monotonic()
+    try:
+        line = _identify_and_write(run, scene)
+    except Exception as exc:
+        run.summary.errors += 1
+        run.summary.failed_scenes.append(str(scene["id"]))
+        run.reporter.error(f"Scene {scene['id']} ({scene.get('title') or ''}) skipped: {exc}")
+        if not run.options.dry_run:
+            run.ledger.mark(ledger_id(scene), run.signature, "failed", run.bulk_run_id, {"error": str(exc)})
+        return
+    run.summary.processed += 1
+    run.reporter.info(f"{line} ({time.monotonic() - started:.2f}s)")
+
+
+def _identify_and_write(run: SceneRun, scene: dict) -> str:
+    from stash_sense.plugin.scene_source import screenshot, video_source
+
+    scene_id = str(scene["id"])
+    source, headers = video_source(run.client, scene)
+    frames = scene_frames(run.service, run.cache, scene, source, headers, run.options.frames,
+                          screenshot(run.client, scene))
+    run.summary.frames += len(frames.results)
+    run.summary.inferred += frames.inferred
+    run.summary.cached += frames.cached
+    group = run.service.identify_analyzed(frames.results) if frames.results else {"persons": [], "faces": 0}
+    run.summary.faces += int(group.get("faces") or 0)
+    _add_time_ranges(group, frames)
+    decision = decide(group, run.options.auto, run.options.review, run.journal.rejected("scene", scene_id))
+    links = run.client.links("scene", [scene_id])[scene_id]
+    added = _write_matches(run, scene_id, decision, links)
+    review = _write_review(run, scene_id, decision, links)
+    if not run.options.dry_run:
+        run.ledger.mark(ledger_id(scene), run.signature, "done", run.bulk_run_id,
+                        {"added": added, "review": review, "unknown": decision.unknown})
+    title = scene.get("title") or f"scene {scene_id}"
+    parts = [f"{len(frames.results)} frames, {int(group.get('faces') or 0)} faces",
+             f"added {', '.join(added)}" if added else "nothing added"]
+    if review:
+        parts.append(f"for review: {', '.join(review)}")
+    return f"Scene {scene_id} ({title}): " + "; ".join(parts)
+
+
+def _add_time_ranges(group: dict, frames: SceneFrames) -> None:
+    """Each person's time ranges (engine.scenes.time_ranges over the sampled times)."""
+    from stash_sense.engine.scenes import time_ranges
+
+    by_name = {f"{t:.3f}s": t for t in frames.times}
+    duration = float(frames.video.get("duration") or 0.0)
+    for person in group.get("persons") or []:
+        seen = [by_name[i] for i in person.get("images") or [] if i in by_name]
+        person["time_ranges"] = [[round(a, 3), round(b, 3)]
+                                 for a, b in time_ranges(frames.times, seen, duration)]
+
+
+def _write_matches(run: SceneRun, scene_id: str, decision: Decision, links: dict) -> list[str]:
+    """Add the confident performers to the scene (plus, if set, a marker at each first appearance)."""
+    from stash_sense.plugin.markers import add_marker, first_appearance
+
+    writeback, performers, names = run.writeback, [], []
+    for match in list(decision.add):
+        try:
+            performer_id, created = writeback.performer_for(match.universal_id, match.record)
+        except (LookupError, StashError) as exc:
+            run.reporter.warning(f"Scene {scene_id}: cannot add {_name(match)} ({exc}); kept for review")
+            decision.add.remove(match)
+            decision.review.append(match)
+            continue
+        run.summary.created += int(bool(created and performer_id))
+        if performer_id:
+            performers.append((match, performer_id))
+        else:
+            names.append(f"{_name(match)} (would be created)")
+    if not performers:
+        return names
+    ids = [p for _, p in performers]
+    plan = writeback.add("scene", [scene_id], performer_ids=ids, tag_ids=[writeback.tag_id(run.options.identified_tag)])
+    new = set(plan.get(scene_id, {}).get("performer", []))
+    run.summary.added += len(new)
+    for match, performer_id in performers:
+        seconds = first_appearance(match.person.get("time_ranges"))
+        if run.options.markers and performer_id in new and seconds is not None:
+            run.summary.markers += int(add_marker(writeback, scene_id, _name(match), seconds,
+                                                  run.options.identified_tag) is not None)
+    return names + [_name(m) if p in new or p not in links["performer"] else f"{_name(m)} (already on it)"
+                    for m, p in performers]
+
+
+def _write_review(run: SceneRun, scene_id: str, decision: Decision, links: dict) -> list[str]:
+    """Store the review-band matches (with their time ranges) and tag the scene for review."""
+    resolver = run.writeback.resolver
+    on_target = set(links["performer"])
+    pending = []
+    for match in decision.review:
+        local = resolver.find_local(match.universal_id, match.record)
+        if local is None or str(local["id"]) not in on_target:
+            pending.append(match)
+    if not pending:
+        return []
+    thresholds = {"auto": run.options.auto, "review": run.options.review}
+    persons = []
+    for index, match in enumerate(pending):
+        person = suggestion(index, match, thresholds, resolver, on_target, None)
+        person["time_ranges"] = match.person.get("time_ranges") or []
+        person["image_ids"] = []
+        person["frame_times"] = sorted(float(i[:-1]) for i in match.images if i != SCREENSHOT)
+        persons.append(person)
+    if not run.options.dry_run:
+        run.journal.store_suggestions("scene", scene_id, persons, run.db_version)
+    tag = run.writeback.tag_id(run.options.review_tag)
+    if tag is None or tag not in links["tag"]:
+        run.writeback.add("scene", [scene_id], tag_ids=[tag])
+    run.summary.suggested += len(pending)
+    return [f"{_name(m)} ({m.confidence:.2f})" for m in pending]
+
+
+def _name(match) -> str:
+    return str(match.record.get("name") or match.universal_id)

@@ -1,0 +1,143 @@
+"""A scene: sampled frames (and its screenshot) -> persons, when each appears, their best face.
+
+Frames go through ``Identifier`` like a gallery's images, so clustering across frames, matching
+and calibrated confidence are the gallery's. What a scene adds is time: each frame is named by
+its actual timestamp, and a person's frames become time ranges.
+
+A range joins sampled frames where the person was seen when they are at most ``GAP_TOLERANCE``
+samples apart (so consecutive samples join; a missed sample splits), and is widened to the
+midpoints towards the neighbouring samples: the person's real entry/exit lies somewhere between
+the last sample without and the first sample with them, and the middle is the unbiased guess. For
+a player, seeking to a range's start thus lands just before the first frame they were seen in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from stash_sense.engine.identify import GroupResult, Identifier
+from stash_sense.engine.persons import Person, QueryFace
+from stash_sense.engine.video import DEFAULT_FRAMES, DEFAULT_MAX_SIDE, Frame, Sampling, VideoSource, sample_frames
+
+GAP_TOLERANCE = 1.5  # samples: consecutive samples join
+SCREENSHOT = "screenshot"
+
+
+@dataclass
+class ScenePerson:
+    person: Person
+    time_ranges: list[tuple[float, float]]
+    best_face: dict  # {"time": s or None (screenshot), "image": frame name, "box": video pixels}
+
+
+@dataclass
+class SceneResult:
+    sampling: Sampling
+    group: GroupResult
+    persons: list[ScenePerson]  # same order as group.persons
+
+    @property
+    def identified(self) -> list[ScenePerson]:
+        """Persons whose performer reaches the auto-apply threshold."""
+        auto = {id(p) for p in self.group.identified}
+        return [p for p in self.persons if id(p.person) in auto]
+
+    def to_dict(self) -> dict:
+        """``GroupResult.to_dict()`` plus ``time_ranges`` and a timed ``best_face`` per person."""
+        out = self.group.to_dict()
+        for entry, scene_person in zip(out["persons"], self.persons):
+            entry["time_ranges"] = [[round(a, 3), round(b, 3)] for a, b in scene_person.time_ranges]
+            entry["best_face"] = scene_person.best_face
+        sampling = self.sampling
+        out["video"] = sampling.info.to_dict()
+        out["sampling"] = {"requested": sampling.requested, "read": len(sampling.frames),
+                           "failed": [round(t, 3) for t in sampling.failed],
+                           "interval": round(sampling.interval, 3),
+                           "times": [round(f.time, 3) for f in sampling.frames]}
+        return out
+
+
+def identify_scene(identifier: Identifier, video: VideoSource, frames: int = DEFAULT_FRAMES,
+                   screenshot: bytes | None = None, headers: Mapping[str, str] | None = None,
+                   max_side: int = DEFAULT_MAX_SIDE, duration: float | None = None,
+                   progress: Callable[[int], None] | None = None) -> SceneResult:
+    """Sample ``frames`` frames of the video and identify the persons in them (plus the screenshot).
+
+    ``headers`` go with a stream URL (``{"Cookie": "session=..."}``); ``duration`` (Stash's
+    ``file.duration``) is used when the container does not give one. Raises ``VideoError`` when
+    the video cannot be sampled at all; a few undecodable frames are only listed in
+    ``sampling.failed``.
+    """
+    sampling = sample_frames(video, frames, headers=headers, max_side=max_side, workers=identifier.engine.threads,
+                             duration=duration)
+    by_name: dict[str, Frame] = {}
+    for frame in sampling.frames:
+        by_name.setdefault(frame_name(frame.time), frame)  # names are unique, so images too
+    sources: list = [f.image for f in by_name.values()]
+    names = list(by_name)
+    if screenshot:
+        sources.append(screenshot)
+        names.append(SCREENSHOT)
+    group = identifier.identify(sources, names=names, progress=progress)
+    del sources
+    sampling.frames = [_without_pixels(f) for f in sampling.frames]  # 60 frames of pixels: let go early
+    samples = [f.time for f in by_name.values()]
+    persons = [ScenePerson(p, time_ranges(samples, _times(p, by_name), sampling.info.duration),
+                           _best_face(p, by_name)) for p in group.persons]
+    return SceneResult(sampling, group, persons)
+
+
+def frame_name(time: float) -> str:
+    """A frame's image name: its timestamp, unique within a scene and readable in results."""
+    return f"{time:.3f}s"
+
+
+def time_ranges(samples: list[float], seen: list[float], duration: float,
+                tolerance: float = GAP_TOLERANCE) -> list[tuple[float, float]]:
+    """Ranges of the sampled times ``seen`` among all ``samples`` (see module doc).
+
+    Gaps are counted in samples, not seconds, because keyframe snapping makes the spacing uneven.
+    Each range is widened to the midpoints towards the neighbouring samples (half the typical
+    spacing past the first and last sample) and clipped to ``[0, duration]``.
+    """
+    samples = sorted(samples)
+    if not samples or not seen:
+        return []
+    spacing = float(np.median(np.diff(samples))) if len(samples) > 1 else duration
+    index = {t: i for i, t in enumerate(samples)}
+    runs: list[list[int]] = []
+    for i in sorted(index[t] for t in set(seen)):
+        if runs and i - runs[-1][1] <= tolerance:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    end = duration if duration > 0 else float("inf")
+
+    def edge(i: int, step: int) -> float:
+        j = i + step
+        return (samples[i] + samples[j]) / 2 if 0 <= j < len(samples) else samples[i] + step * spacing / 2
+
+    return [(max(0.0, edge(a, -1)), min(end, edge(b, 1))) for a, b in runs]
+
+
+def _times(person: Person, by_name: dict[str, Frame]) -> list[float]:
+    return [by_name[face.image].time for face in person.faces if face.image in by_name]
+
+
+def _best_face(person: Person, by_name: dict[str, Frame]) -> dict:
+    """The sharpest face from a frame (the screenshot only when the person is nowhere else),
+    with its box in video pixels so a caller can cut it from the full-resolution frame."""
+    timed = [f for f in person.faces if f.image in by_name]
+    face: QueryFace = max(timed or person.faces, key=lambda f: f.quality)
+    frame = by_name.get(face.image)
+    scale = frame.scale if frame else 1.0
+    box = [round(v / scale, 1) for v in face.box] if face.box else None
+    return {"time": round(frame.time, 3) if frame else None, "image": face.image, "box": box,
+            "quality": round(float(face.quality), 3)}
+
+
+def _without_pixels(frame: Frame) -> Frame:
+    return Frame(frame.time, frame.target, np.zeros((0, 0, 3), np.uint8), frame.scale)

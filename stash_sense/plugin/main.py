@@ -1,0 +1,73 @@
+"""One plugin invocation: read Stash's input, do the mode, print exactly one JSON object.
+
+Errors become ``{"error": "<what a user can act on>"}``; the traceback of an unexpected one goes to
+the Stash log, never to stdout.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+from stash_sense.plugin import protocol as log
+from stash_sense.plugin.engine_access import NoDatabaseError
+from stash_sense.plugin.operations import Context, UserError, dispatch
+from stash_sense.stash.client import StashError
+
+
+def error_message(exc: BaseException) -> str:
+    """The message the user sees (in the browser for operations, in the log for tasks)."""
+    if isinstance(exc, (StashError, NoDatabaseError, UserError, LookupError)):
+        return str(exc)
+    known = _known_errors()
+    if isinstance(exc, known):
+        return str(exc)
+    return f"Stash Sense failed: {type(exc).__name__}: {exc} (details in the Stash log)"
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose messages are written for users (database, release, model and bulk errors).
+
+    Only classes of modules already imported count: an error cannot come from a module never loaded,
+    and importing the engine just to classify an error would cost seconds.
+    """
+    import sys
+
+    from stash_sense.plugin.bulk import NotImplementedYet
+
+    names = {"stash_sense.engine.database": "DatabaseError", "stash_sense.engine.releases": "ReleaseError",
+             "stash_sense.engine.packs": "ModelUnavailable"}
+    loaded = tuple(getattr(sys.modules[m], n) for m, n in names.items() if m in sys.modules)
+    return (*loaded, NotImplementedYet)
+
+
+def run(plugin_input: dict) -> str:
+    """The JSON text to print for one PluginInput (never raises)."""
+    ctx = Context(plugin_input)
+    started = time.monotonic()
+    try:
+        output = dispatch(ctx)
+        log.debug(f"Stash Sense: {ctx.args.get('mode')} done in {time.monotonic() - started:.2f}s")
+        return log.result_json(output)
+    except Exception as exc:
+        message = error_message(exc)
+        if message.startswith("Stash Sense failed"):
+            log.error(traceback.format_exc())
+        log.error(message)
+        return log.result_json(error_message=message)
+    finally:
+        ctx.close()
+
+
+def main() -> int:
+    log.route_library_logging()
+    with log.guard_stdout() as stdout:
+        try:
+            plugin_input = log.read_input()
+        except ValueError as exc:
+            text = log.result_json(error_message=str(exc))
+        else:
+            text = run(plugin_input)
+        stdout.write(text + "\n")
+        stdout.flush()
+    return 0

@@ -1,0 +1,264 @@
+"""``args.mode`` -> what the plugin does. The shapes here are the contract with the UI (issue 6).
+
+Operations (``runPluginOperation``, answer goes to the browser): identify_gallery, identify_image,
+identify_scene, apply, reject, suggestions. Tasks (``runPluginTask``, progress bar, output only logged):
+download_db, enroll_local, undo_last_run, and the bulk modes (``bulk.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+from stash_sense.plugin import bulk, engine_access
+from stash_sense.plugin import protocol as log
+from stash_sense.plugin import settings as settings_mod
+from stash_sense.plugin.identify import band, identify_target
+from stash_sense.plugin.journal import Journal
+from stash_sense.plugin.performers import PerformerResolver
+from stash_sense.plugin.writeback import WriteBack
+from stash_sense.stash.client import StashClient
+
+TARGET_TYPES = ("gallery", "image", "scene")
+
+
+class UserError(ValueError):
+    """Bad or missing arguments; the message goes to the user as is."""
+
+
+class Context:
+    """What one plugin invocation works with; everything is opened on first use."""
+
+    def __init__(self, plugin_input: dict):
+        self.server_connection = plugin_input.get("server_connection") or {}
+        self.args = plugin_input.get("args") or {}
+
+    @cached_property
+    def client(self) -> StashClient:
+        return StashClient.from_plugin_input(self.server_connection, logger=log.StashLogger())
+
+    @cached_property
+    def settings(self) -> settings_mod.Settings:
+        return settings_mod.from_stash(self.client.plugin_settings())
+
+    @cached_property
+    def journal(self) -> Journal:
+        return Journal()
+
+    @property
+    def dry_run(self) -> bool:
+        """``args.dry_run`` (per call) wins over the setting."""
+        value = self.args.get("dry_run")
+        return settings_mod._flag(value, self.settings.dry_run)
+
+    def writeback(self, kind: str) -> WriteBack:
+        return WriteBack(self.client, self.journal, kind, dry_run=self.dry_run,
+                         create_performers=self.settings.create_performers)
+
+    def close(self) -> None:
+        if "journal" in self.__dict__:
+            self.journal.close()
+
+
+def arg(args: dict, name: str, *, choices: tuple | None = None) -> str:
+    value = args.get(name)
+    if value is None or str(value).strip() == "":
+        raise UserError(f"missing argument {name!r}")
+    value = str(value).strip()
+    if choices and value not in choices:
+        raise UserError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+# --- identify -----------------------------------------------------------------------------------
+
+
+def identify_gallery(ctx: Context) -> dict:
+    max_images = ctx.args.get("max_images")
+    return identify_target(ctx.client, ctx.settings, ctx.journal, "gallery", arg(ctx.args, "gallery_id"),
+                           int(max_images) if max_images else None)
+
+
+def identify_image(ctx: Context) -> dict:
+    return identify_target(ctx.client, ctx.settings, ctx.journal, "image", arg(ctx.args, "image_id"))
+
+
+def identify_scene(ctx: Context) -> dict:
+    """A scene's frames; a video that cannot be read is this scene's error, in plain words."""
+    from stash_sense.engine.video import VideoError
+    from stash_sense.plugin.identify_scene import identify_scene_target
+
+    scene_id = arg(ctx.args, "scene_id")
+    frames = ctx.args.get("frames")
+    try:
+        return identify_scene_target(ctx.client, ctx.settings, ctx.journal, scene_id,
+                                     int(frames) if frames else None)
+    except VideoError as exc:
+        raise UserError(f"Scene {scene_id}: cannot read its video: {exc}") from exc
+
+
+# --- apply / reject / suggestions -------------------------------------------------------------------
+
+
+def performer_record(journal: Journal, target_type: str, target_id: str, universal_id: str) -> dict:
+    """What we know about an identity: the stored suggestion, else the databases' performer records."""
+    for person in journal.suggestions(target_type, target_id):
+        for candidate in person["candidates"]:
+            if candidate["universal_id"] == universal_id:
+                return candidate
+    return engine_access.database_record(universal_id)
+
+
+def apply(ctx: Context) -> dict:
+    target_type = arg(ctx.args, "target_type", choices=TARGET_TYPES)
+    target_id = arg(ctx.args, "target_id")
+    universal_id = arg(ctx.args, "universal_id")
+    image_ids = [str(i) for i in ctx.args.get("image_ids") or [] if str(i) != target_id or target_type != "image"]
+    record = performer_record(ctx.journal, target_type, target_id, universal_id)
+    writeback = ctx.writeback("apply")
+    try:
+        performer_id, created = writeback.performer_for(universal_id, record)
+        tag_id = writeback.tag_id(ctx.settings.identified_tag)
+        on_target = writeback.add(target_type, [target_id], performer_ids=[performer_id], tag_ids=[tag_id])
+        on_images = writeback.add("image", image_ids, performer_ids=[performer_id]) if image_ids else {}
+        marker = _first_appearance_marker(ctx, writeback, target_type, target_id, universal_id, record)
+        writeback.finish({"target": [target_type, target_id], "universal_id": universal_id})
+    except Exception as exc:
+        writeback.rollback(str(exc))
+        raise
+    added: dict[str, list[str]] = {"gallery" if target_type == "image" else target_type: [], "image": []}
+    for kind, plan in ((target_type, on_target), ("image", on_images)):
+        added.setdefault(kind, []).extend(i for i, p in plan.items() if p["performer"])
+    out = {"performer_id": performer_id, "created": created, "added": added}
+    if target_type == "scene":
+        out["marker_id"] = marker
+    if ctx.dry_run:
+        out["dry_run"] = True
+    return out
+
+
+def _first_appearance_marker(ctx: Context, writeback: WriteBack, target_type: str, target_id: str,
+                             universal_id: str, record: dict) -> str | None:
+    """With "sceneMarkers" on: a marker where the person was first seen (from the stored suggestion,
+    or ``args.seconds``)."""
+    from stash_sense.plugin.markers import add_marker, first_appearance
+
+    if target_type != "scene" or not settings_mod._flag(ctx.args.get("markers"), ctx.settings.scene_markers):
+        return None
+    seconds = ctx.args.get("seconds")
+    if seconds is None:
+        seconds = next((first_appearance(p.get("time_ranges")) for p in ctx.journal.suggestions("scene", target_id)
+                        if any(c["universal_id"] == universal_id for c in p["candidates"])), None)
+    if seconds is None:
+        log.warning(f"Stash Sense: no appearance time known for {universal_id} in scene {target_id}; no marker")
+        return None
+    name = str(record.get("name") or universal_id)
+    return add_marker(writeback, target_id, name, float(seconds), ctx.settings.identified_tag)
+
+
+def reject(ctx: Context) -> dict:
+    target_type = arg(ctx.args, "target_type", choices=TARGET_TYPES)
+    target_id, universal_id = arg(ctx.args, "target_id"), arg(ctx.args, "universal_id")
+    ctx.journal.reject(target_type, target_id, universal_id)
+    ctx.journal.clear_suggestions(target_type, target_id, universal_id)
+    log.info(f"Stash Sense: will not propose {universal_id} for {target_type} {target_id} again")
+    return {"rejected": True}
+
+
+def suggestions(ctx: Context) -> dict:
+    """Stored suggestions, refreshed against Stash (on_target, local performer) and rejections."""
+    target_type = arg(ctx.args, "target_type", choices=TARGET_TYPES)
+    target_id = arg(ctx.args, "target_id")
+    thresholds = ctx.settings.thresholds(engine_access.calibration_thresholds())
+    persons = ctx.journal.suggestions(target_type, target_id)
+    rejected = ctx.journal.rejected(target_type, target_id)
+    on_target = ctx.client.links(target_type, [target_id])[target_id]["performer"] if persons else set()
+    resolver = PerformerResolver(ctx.client)
+    for person in persons:
+        for candidate in person["candidates"]:
+            local = resolver.find_local(candidate["universal_id"], candidate)
+            candidate["local_performer_id"] = str(local["id"]) if local else None
+            candidate["on_target"] = candidate["local_performer_id"] in on_target
+            candidate["rejected"] = candidate["universal_id"] in rejected
+            candidate["band"] = band(candidate["confidence"], thresholds, bool(person.get("incidental")))
+        person["candidates"] = [c for c in person["candidates"] if not c["rejected"]]
+        person["unknown"] = not any(c["confidence"] >= thresholds["review"] for c in person["candidates"])
+    return {"target": {"type": target_type, "id": target_id}, "persons": [p for p in persons if p["candidates"]],
+            "thresholds": thresholds}
+
+
+# --- tasks --------------------------------------------------------------------------------------
+
+
+def undo_last_run(ctx: Context) -> dict:
+    from stash_sense.plugin.undo import undo_last
+
+    if ctx.dry_run:
+        run = ctx.journal.last_undoable_run(ctx.args.get("run_kind"))
+        log.info(f"[dry run] would undo run {run['id'] if run else None}")
+        return {"run_id": run["id"] if run else None, "dry_run": True}
+    return undo_last(ctx.client, ctx.journal, ctx.args.get("run_kind") or None)
+
+
+def download_db(ctx: Context) -> dict:
+    from stash_sense import databases
+    from stash_sense.engine.database import read_manifest
+    from stash_sense.engine.packs import load_pack
+    from stash_sense.engine.releases import install_release
+
+    source = str(ctx.args.get("url") or ctx.settings.database_source_url)
+    log.info(f"Stash Sense: downloading the face database from {source}")
+    path = install_release(source, load_pack(engine_access.pack_name()), databases.release_root(),
+                           progress=_download_progress())
+    engine_access.forget()
+    manifest = read_manifest(path)
+    log.info(f"Stash Sense: face database {manifest.get('version')} installed")
+    return {"installed": manifest.get("version"), "performers": manifest.get("performer_count"), "path": str(path)}
+
+
+def _download_progress() -> Callable[[int, int | None], None]:
+    last = [-1.0]
+
+    def report(done: int, total: int | None) -> None:
+        if total:
+            fraction = done / total
+            if fraction - last[0] >= 0.01 or done >= total:
+                last[0] = fraction
+                log.progress(fraction)
+
+    return report
+
+
+def enroll_local(ctx: Context) -> dict:
+    from stash_sense.plugin.enroll import enroll_local as run
+
+    return run(ctx.client, ctx.journal, ctx.settings)
+
+
+def _bulk(mode: str) -> Callable[[Context], Any]:
+    return lambda ctx: bulk.run_bulk(ctx, mode, ctx.args)
+
+
+OPERATIONS: dict[str, Callable[[Context], Any]] = {
+    "identify_gallery": identify_gallery,
+    "identify_image": identify_image,
+    "identify_scene": identify_scene,
+    "apply": apply,
+    "reject": reject,
+    "suggestions": suggestions,
+    "download_db": download_db,
+    "enroll_local": enroll_local,
+    "undo_last_run": undo_last_run,
+    "bulk_galleries": _bulk("bulk_galleries"),
+    "bulk_galleries_untagged": _bulk("bulk_galleries_untagged"),
+    "bulk_galleries_tagged": _bulk("bulk_galleries_tagged"),
+    "identify_scenes": _bulk("identify_scenes"),
+}
+
+
+def dispatch(ctx: Context) -> Any:
+    mode = str(ctx.args.get("mode") or "").strip()
+    if mode not in OPERATIONS:
+        raise UserError(f"unknown mode {mode!r}; expected one of {', '.join(OPERATIONS)}")
+    return OPERATIONS[mode](ctx)

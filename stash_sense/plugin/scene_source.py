@@ -1,0 +1,90 @@
+"""Where a scene's pixels come from: its video file, Stash's stream, its screenshot, one frame.
+
+Stash runs the plugin on its own machine, so the scene's file path is normally readable and the
+video is sampled straight from disk (seeks are local reads). When it is not (another container,
+permissions, a file moved since the scan) the same sampling goes over Stash's
+``/scene/{id}/stream`` with the plugin's session cookie (or API key): OpenCV's FFmpeg seeks with
+Range requests, so only the sampled stretches are transferred.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+
+from stash_sense.plugin.images import CROP_MARGIN, CROP_SIZE
+from stash_sense.stash.client import StashClient, StashError
+
+
+def primary_file(scene: dict) -> dict:
+    files = scene.get("files") or []
+    return files[0] if files else {}
+
+
+def auth_headers(client: StashClient) -> dict[str, str]:
+    """The request headers that let FFmpeg read a Stash URL as the plugin (cookie and/or API key)."""
+    headers: dict[str, str] = {}
+    cookie = client.conn.get("SessionCookie") or {}
+    if cookie.get("Value"):
+        headers["Cookie"] = f"{cookie.get('Name') or 'session'}={cookie['Value']}"
+    if client.conn.get("ApiKey"):
+        headers["ApiKey"] = str(client.conn["ApiKey"])
+    return headers
+
+
+def video_source(client: StashClient, scene: dict) -> tuple[str, dict[str, str] | None]:
+    """(path or stream URL, headers for the URL); raises StashError for a scene without a file."""
+    file = primary_file(scene)
+    if not file:
+        raise StashError(f"Scene {scene['id']} has no video file")
+    path = file.get("path")
+    if path and os.path.isfile(path) and os.access(path, os.R_OK):
+        return path, None
+    return client.url_for(f"/scene/{scene['id']}/stream"), auth_headers(client)
+
+
+def screenshot(client: StashClient, scene: dict) -> bytes | None:
+    """Stash's screenshot (a generated frame, often the cover); None when there is none."""
+    try:
+        return client.fetch(f"/scene/{scene['id']}/screenshot", what=f"the screenshot of scene {scene['id']}")
+    except StashError:
+        return None
+
+
+def frame_crop(video: str, headers: dict | None, info, time: float, box: list[float] | None) -> str | None:
+    """The face at ``box`` (video pixels) in the frame at ``time``, as a small JPEG data URL.
+
+    The scene analysis lets go of its frames' pixels early (60 frames are ~170 MB), so the one
+    frame a crop needs is decoded again: one seek per person.
+    """
+    if not box or time is None:
+        return None
+    from stash_sense.engine.video import VideoError, read_frames
+
+    try:
+        frames, _ = read_frames(video, [time], info, headers, workers=1, snap=False)
+    except VideoError:
+        return None
+    frame = frames[0]
+    return crop_rgb(frame.image, [v * frame.scale for v in box[:4]])
+
+
+def crop_rgb(rgb, box: list[float], size: int = CROP_SIZE) -> str | None:
+    """A square crop around ``box`` with margin, as a JPEG data URL (the gallery crops' look)."""
+    import io
+
+    from PIL import Image
+
+    x1, y1, x2, y2 = box[:4]
+    side = max(x2 - x1, y2 - y1) * (1 + 2 * CROP_MARGIN)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    height, width = rgb.shape[:2]
+    left, top = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
+    right, bottom = min(width, int(cx + side / 2)), min(height, int(cy + side / 2))
+    if right <= left or bottom <= top:
+        return None
+    crop = Image.fromarray(rgb[top:bottom, left:right])
+    crop.thumbnail((size, size))
+    buffer = io.BytesIO()
+    crop.save(buffer, "JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -1,0 +1,125 @@
+"""The plugin's settings: what the manifest shows in Stash, with the defaults applied in code.
+
+Stash stores only the settings a user saved (absent keys are simply missing), so every value has
+its default here. Confidence thresholds left empty fall back to the model pack's calibration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_SOURCE_URL = "https://api.github.com/repos/carrotwaxr/stash-sense-data/releases/latest"
+IDENTIFIED_TAG = "Stash Sense: identified"
+REVIEW_TAG = "Stash Sense: needs review"
+DEFAULT_MAX_IMAGES = 200
+DEFAULT_SCENE_FRAMES = 60
+
+# Setting key -> (type, display name, description). The manifest test checks stash_sense.yml against this.
+SETTINGS: dict[str, tuple[str, str, str]] = {
+    "autoApplyConfidence": ("NUMBER", "Auto-apply confidence",
+                            "0-1 (or a percentage). Bulk tasks add a performer at or above this confidence. "
+                            "Empty: the model pack's calibrated value (about 99% precision)."),
+    "reviewConfidence": ("NUMBER", "Review confidence",
+                         "0-1 (or a percentage). Between this and auto-apply a match is stored for review and "
+                         "the gallery tagged for review. Empty: the calibrated value."),
+    "databaseSourceUrl": ("STRING", "Face database source URL",
+                          "GitHub releases API URL, a direct .zip URL or a local .zip path used by "
+                          "\"Download/update face database\". Empty: the published Stash Sense database."),
+    "pythonPath": ("STRING", "Python path override",
+                   "Python 3.11+ used to create the plugin's own environment (<plugin folder>/.venv). "
+                   "Empty: the Python that Stash runs."),
+    "createPerformers": ("BOOLEAN", "Create missing performers",
+                         "Create a performer from its stash-box entry when an identified person is not in "
+                         "your library yet (otherwise only existing performers are linked)."),
+    "identifiedTagName": ("STRING", "Identified tag name", f"Tag added to what Stash Sense tagged. "
+                          f"Empty: \"{IDENTIFIED_TAG}\"."),
+    "reviewTagName": ("STRING", "Needs-review tag name", f"Tag added to galleries with matches to review. "
+                      f"Empty: \"{REVIEW_TAG}\"."),
+    "dryRun": ("BOOLEAN", "Dry run", "Log what would be added and change nothing in Stash."),
+    "maxImagesPerGallery": ("NUMBER", "Max images per gallery",
+                            f"Images analysed per gallery (spread over the gallery). Empty or 0: "
+                            f"{DEFAULT_MAX_IMAGES}."),
+    "bulkGalleryTag": ("STRING", "Gallery tag for the tagged-galleries task",
+                       "\"Identify performers in galleries with a tag\" processes only galleries with this tag."),
+    "bulkTagImages": ("BOOLEAN", "Also add performers to their images",
+                      "Bulk tasks also add an identified performer to the individual images the person is in."),
+    "sceneFrames": ("NUMBER", "Frames per scene",
+                    f"Frames sampled per scene, evenly between 5% and 95% of its length. Empty or 0: "
+                    f"{DEFAULT_SCENE_FRAMES}."),
+    "sceneMarkers": ("BOOLEAN", "Scene markers at first appearance",
+                     "When a performer is added to a scene, also add a scene marker (titled with the "
+                     "performer's name) where they first appear. Undo removes it."),
+}
+
+
+@dataclass
+class Settings:
+    auto_confidence: float | None = None  # None = the calibration's auto threshold
+    review_confidence: float | None = None
+    database_source_url: str = DEFAULT_SOURCE_URL
+    python_path: str = ""
+    create_performers: bool = True
+    identified_tag: str = IDENTIFIED_TAG
+    review_tag: str = REVIEW_TAG
+    dry_run: bool = False
+    max_images_per_gallery: int = DEFAULT_MAX_IMAGES
+    scene_frames: int = DEFAULT_SCENE_FRAMES
+    scene_markers: bool = False
+
+    def thresholds(self, calibrated: dict[str, float]) -> dict[str, float]:
+        """Effective auto/review thresholds: settings override the calibrated ones; review <= auto."""
+        auto = self.auto_confidence if self.auto_confidence is not None else calibrated["auto"]
+        review = self.review_confidence if self.review_confidence is not None else calibrated["review"]
+        return {"auto": float(auto), "review": float(min(review, auto))}
+
+
+def _fraction(value: Any) -> float | None:
+    """0-1, or a percentage (e.g. 95) from users who think in percent; empty/invalid -> None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if number <= 0:
+        return None
+    return min(number / 100.0 if number > 1 else number, 1.0)
+
+
+def _text(value: Any, default: str) -> str:
+    text = str(value).strip() if value is not None else ""
+    return text or default
+
+
+def _flag(value: Any, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _count(value: Any, default: int) -> int:
+    """A positive whole number; empty, 0 or invalid -> the default."""
+    try:
+        number = int(float(value or 0))
+    except (TypeError, ValueError):
+        number = 0
+    return number if number > 0 else default
+
+
+def from_stash(raw: dict | None) -> Settings:
+    """Settings from ``configuration.plugins[stash_sense]`` (``{}`` until the user saves them)."""
+    raw = raw or {}
+    return Settings(
+        auto_confidence=_fraction(raw.get("autoApplyConfidence")),
+        review_confidence=_fraction(raw.get("reviewConfidence")),
+        database_source_url=_text(raw.get("databaseSourceUrl"), DEFAULT_SOURCE_URL),
+        python_path=_text(raw.get("pythonPath"), ""),
+        create_performers=_flag(raw.get("createPerformers"), True),
+        identified_tag=_text(raw.get("identifiedTagName"), IDENTIFIED_TAG),
+        review_tag=_text(raw.get("reviewTagName"), REVIEW_TAG),
+        dry_run=_flag(raw.get("dryRun"), False),
+        max_images_per_gallery=_count(raw.get("maxImagesPerGallery"), DEFAULT_MAX_IMAGES),
+        scene_frames=_count(raw.get("sceneFrames"), DEFAULT_SCENE_FRAMES),
+        scene_markers=_flag(raw.get("sceneMarkers"), False),
+    )

@@ -1,0 +1,36 @@
+"""Scenes for the plugin tests: short low-res videos of real faces (bench.scene_videos) seeded into
+the demo Stash, with the truth of who is on screen when.
+
+The two people are demo identities whose reference photos (0-3) are in the reference database; the
+videos use photos 12-15, which no gallery and no reference uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.scene_videos import Appearance, SceneSpec, range_iou, write_scene
+from stash_sense.demo.scenario import lfw_dir
+from stash_sense.demo.seed import seed
+
+__all__ = ["BLAIR", "POWELL", "TRUTH", "range_iou", "seed_scenes", "two_people_video"]
+
+BLAIR, POWELL = "Tony Blair", "Colin Powell"
+TRUTH = {BLAIR: [(0.0, 4.0)], POWELL: [(3.0, 8.0)]}  # seconds on screen in the 10 s video
+
+
+def _photos(folder: str) -> list[Path]:
+    return sorted((lfw_dir() / folder).glob("*.jpg"))[12:16]
+
+
+def two_people_video(path: Path) -> Path:
+    """Blair 0-4 s (left), Powell 3-8 s (right), nobody 8-10 s; 480x270, 5 fps."""
+    spec = SceneSpec(size=(480, 270), duration=10.0, fps=5, appearances=[
+        Appearance("Tony_Blair", 0, 4, _photos("Tony_Blair"), slot=0),
+        Appearance("Colin_Powell", 3, 8, _photos("Colin_Powell"), slot=1)])
+    return write_scene(spec, path)
+
+
+def seed_scenes(db_path: Path, scenes: list[dict]) -> dict[str, str]:
+    """Add scenes (``{"title", "path", "performers"?}``) to a seeded demo Stash; title -> id."""
+    return seed(db_path, [], [], scenes=scenes)["scenes"]
