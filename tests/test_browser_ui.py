@@ -204,3 +204,29 @@ def test_no_database_offers_download_then_identifies(ui, reference_db):  # noqa:
     assert "Download/update face database" in jobs[0]["description"] or "face database" in jobs[0]["description"]
     tops = {_top(p)["name"] for p in out["personsAfterDownload"] if not p["unknown"]}
     assert tops == {"Tony Blair"}
+
+
+def test_scene_modal_shows_time_ranges_seeks_and_adds(ui, reference_db):  # noqa: F811
+    """The scene page button: the two people of a short video of real faces with the seconds they are on
+    screen; clicking a time seeks the page's <video>; "Add to scene" puts the performer on the scene."""
+    from scene_env import BLAIR, POWELL, TRUTH, seed_scenes, two_people_video
+
+    install_reference(reference_db)
+    ui.server.query('mutation($i: Map!) { configurePlugin(plugin_id: "stash_sense", input: $i) }',
+                    {"i": {"sceneFrames": 12}})
+    path = two_people_video(ui.tmp / "videos" / "scene.mp4")
+    scene_id = seed_scenes(ui.server.db_path, [{"title": "Blair and Powell", "path": str(path)}])["Blair and Powell"]
+    out = ui.browse("scene", "ui-scene", sceneId=scene_id, accept=POWELL)
+
+    assert "Identify performers in this scene" in out["title"] and "Blair and Powell" in out["title"]
+    shown = {t["top"]: t for t in out["times"] if t["ranges"]}
+    assert set(shown) == {BLAIR, POWELL}, out["times"]
+    for name, person in shown.items():
+        assert abs(person["ranges"][0]["start"] - TRUTH[name][0][0]) <= 1.0, (name, person["ranges"])
+        assert all("–" in r["text"] and r["text"].startswith("0:") for r in person["ranges"])
+        assert person["frames"].startswith("in ") and "frame" in person["frames"]
+    assert all(p["crop"] and not p["thumbs"] for p in out["persons"] if not p["unknown"])
+    assert out["seek"]["currentTime"] == pytest.approx(out["seek"]["start"], abs=0.05)
+    assert "On this scene" in out["acceptText"]
+    found = ui.server.query("query($id: ID!) { findScene(id: $id) { performers { name } } }", {"id": scene_id})
+    assert [p["name"] for p in found["findScene"]["performers"]] == [POWELL]

@@ -153,17 +153,22 @@ def test_kill_resume_same_state_rerun_noop_corrupt_skipped_and_undo(tmp_path, re
 
 
 def test_review_band_is_stored_and_tagged_and_rejections_respected(stash: PluginStash):
-    # One photo of Rumsfeld that the calibration scores in the review band (about 0.9 < auto 0.94)
+    # Rumsfeld in one photo beside Powell's two: a bystander, so offered for review whatever his
+    # confidence (persons.auto_applies), while Powell is added.
+    powell = sorted((demo.lfw_dir() / "Colin_Powell").glob("*.jpg"))[15:17]
     single = sorted((demo.lfw_dir() / "Donald_Rumsfeld").glob("*.jpg"))[15]
-    gallery = seed(stash.server.db_path, [{"title": "Rumsfeld single", "images": [str(single)]}])["galleries"][
-        "Rumsfeld single"]
+    title = "Powell, Rumsfeld once"
+    gallery = seed(stash.server.db_path, [{"title": title, "images": [*map(str, powell), str(single)]}])[
+        "galleries"][title]
     before = stash.links()
     out = stash.run({"mode": "bulk_galleries"}).output
     assert out["suggested"] == 1 and out["added"] >= 5
     tagged = stash.server.query('query($id: ID!) { findGallery(id: $id) { performers { id } tags { name } } }',
                                 {"id": gallery})["findGallery"]
-    assert REVIEW_TAG in {t["name"] for t in tagged["tags"]} and tagged["performers"] == []
-    assert not any(link[:2] == ("gallery", int(gallery)) and link[2] == "performer" for link in stash.links() - before)
+    assert REVIEW_TAG in {t["name"] for t in tagged["tags"]}
+    assert [p["id"] for p in tagged["performers"]] == [stash.performer("Colin Powell")]
+    assert stash.performer("Donald Rumsfeld") not in {str(link[3]) for link in stash.links() - before
+                                                     if link[:3] == ("gallery", int(gallery), "performer")}
     stored = stash.run({"mode": "suggestions", "target_type": "gallery", "target_id": gallery}).output
     assert [p["candidates"][0]["name"] for p in stored["persons"]] == ["Donald Rumsfeld"]
     rumsfeld = stored["persons"][0]["candidates"][0]

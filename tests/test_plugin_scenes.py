@@ -52,7 +52,7 @@ def test_identify_scene_finds_the_people_and_when(stash, scene):
 
 
 def test_apply_to_scene_adds_marks_and_undoes(stash, scene):
-    stash.run({"mode": "identify_scene", "scene_id": scene, "frames": FRAMES}).output
+    assert stash.run({"mode": "identify_scene", "scene_id": scene, "frames": FRAMES}).output["persons"]
     stash.configure({"sceneMarkers": True})
     uid = stash.scenario.identity(POWELL).universal_id
     out = stash.run({"mode": "apply", "target_type": "scene", "target_id": scene, "universal_id": uid}).output
@@ -70,7 +70,7 @@ def test_apply_to_scene_adds_marks_and_undoes(stash, scene):
     assert out["marker_id"] is None and len(scene_state(stash, scene)["markers"]) == 1
     assert scene_state(stash, scene)["performers"] == sorted([USER_PERFORMER, POWELL, BLAIR])
 
-    stash.run({"mode": "undo_last_run"}).output  # Blair's apply
+    assert stash.run({"mode": "undo_last_run"}).output["removed"]  # Blair's apply
     assert scene_state(stash, scene)["performers"] == sorted([USER_PERFORMER, POWELL])
     undone = stash.run({"mode": "undo_last_run"}).output  # Powell's, with the marker
     assert undone["removed"]["scene"][scene]["marker"] == [marker_id]
@@ -100,3 +100,33 @@ def test_unreadable_path_falls_back_to_the_stream_with_the_cookie(stash, scene):
     assert url == f"{client.base_url}/scene/{scene}/stream" and headers == {"Cookie": f"session={SESSION}"}
     sampling = sample_frames(url, 4, headers=headers)
     assert len(sampling.frames) == 4 and sampling.info.duration == pytest.approx(10.0, abs=0.3)
+
+
+def test_bulk_scenes_task_adds_resumes_and_survives_a_broken_video(stash, scene):
+    """"Identify scenes": the two people go onto their scene, a broken video is that scene's error
+    and the run goes on; a re-run skips everything; a forced one reads every frame from the cache."""
+    broken = stash.tmp / "broken.webm"
+    broken.write_bytes(b"\x1aE\xdf\xa3" + b"\x00garbage" * 300)
+    ids = seed_scenes(stash.server.db_path, [{"title": "Broken", "path": str(broken)}])
+    stash.configure({"sceneFrames": FRAMES, "sceneMarkers": True})
+    env = {"STASH_SENSE_WORKER": "0"}
+    run = stash.run({"mode": "identify_scenes"}, env=env)
+    first = run.output
+    assert scene_state(stash, scene)["performers"] == sorted([USER_PERFORMER, BLAIR, POWELL])
+    markers = {m["title"]: m["seconds"] for m in scene_state(stash, scene)["markers"]}
+    assert set(markers) == {BLAIR, POWELL}
+    assert all(abs(markers[name] - TRUTH[name][0][0]) <= 1.0 for name in markers), markers
+    assert first["scenes"] == 2 and first["processed"] == 1 and first["failed_scenes"] == [ids["Broken"]]
+    assert first["added"] == 2 and first["markers"] == 2 and first["inferred"] == FRAMES + 1
+    errors = [line for line in run.logs("e") if f"Scene {ids['Broken']}" in line]
+    assert errors and "broken.webm" in errors[0], run.logs("e")
+
+    again = stash.run({"mode": "identify_scenes"}, env=env).output
+    assert again["skipped"] == 1 and again["processed"] == 0 and again["inferred"] == 0  # the broken one is retried
+    forced = stash.run({"mode": "identify_scenes", "force": "true"}, env=env).output
+    assert forced["processed"] == 1 and forced["inferred"] == 0 and forced["cached"] == FRAMES + 1
+    assert forced["added"] == 0 and len(scene_state(stash, scene)["markers"]) == 2  # nothing written twice
+
+    undone = stash.run({"mode": "undo_last_run", "run_kind": "identify_scenes"}).output
+    assert undone["run_id"] == first["journal_run_id"]
+    assert scene_state(stash, scene) == {"performers": [USER_PERFORMER], "tags": [], "markers": []}

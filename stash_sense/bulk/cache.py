@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -22,6 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from stash_sense import paths
+from stash_sense.sqlite_store import open_store
 from stash_sense.stash.client import fingerprint
 
 FORMAT = 1  # bump when the stored JSON shape changes
@@ -70,9 +70,7 @@ class EmbeddingCache:
 
     def __init__(self, engine_id: str, path: Path | None = None):
         self.path = Path(path or cache_path())
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
-        self.db.executescript(SCHEMA)
+        self.db = open_store(self.path, SCHEMA, shared_between_threads=True)
         self._lock = threading.Lock()  # the reader thread looks up while the main thread stores
         self.engine_id = engine_id
         self.invalidated = self._check_engine(engine_id)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from stash_sense import paths
+from stash_sense.sqlite_store import open_store
 
 SCHEMA = """
 PRAGMA journal_mode=WAL;
@@ -37,10 +38,7 @@ def ledger_path() -> Path:
 class Ledger:
     def __init__(self, path: Path | None = None):
         self.path = Path(path or ledger_path())
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.db.executescript(SCHEMA)
+        self.db = open_store(self.path, SCHEMA)
 
     def close(self) -> None:
         self.db.close()

@@ -108,7 +108,8 @@ def main() -> int:
             title, gallery_id = next(iter(ids["galleries"].items()))
             first, second = show_identify(server, title, gallery_id), show_identify(server, title, gallery_id)
         stop_worker(PACK)
-        print(f"click latency: {first:.1f}s (starts the worker), then {second:.1f}s warm; demo total {time.monotonic() - started:.0f}s")
+        print(f"click latency: {first:.1f}s (starts the worker), then {second:.1f}s warm; "
+              f"demo total {time.monotonic() - started:.0f}s")
     return 0 if tagged and correct == tagged else 1
 
 

@@ -981,6 +981,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
         self.send_header("Content-Length", str(end - start + 1))
+        self.send_header("Connection", "close")  # FFmpeg reuses a connection unless told otherwise
+        self.close_connection = True
         self.end_headers()
         self.wfile.write(data[start : end + 1])
 

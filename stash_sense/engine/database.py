@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import struct
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -96,7 +97,9 @@ def load_database(path: Path, pack: Pack) -> FaceDatabase:
     path = Path(path)
     manifest = read_manifest(path)
     check_compatible(manifest, pack)
-    faces = json.loads((path / "faces.json").read_text())
+    # ~3.4 faces per performer: one shared string per performer instead of one per face (-20 MB at
+    # full size).
+    faces = [sys.intern(uid) if uid else None for uid in json.loads((path / "faces.json").read_text())]
     performers = json.loads((path / "performers.json").read_text())
     if (path / "performers.db").exists():
         _merge_performers_db(path / "performers.db", performers)
@@ -119,8 +122,9 @@ def _load_index(file: Path) -> Index:
         if len(header) == VOYAGER_HEADER and header[:4] == b"VOYA" and struct.unpack_from("<Q", header, 35)[0] == 0:
             dims, storage = struct.unpack_from("<i", header, 8)[0], header[13]
             return new_index(dims, next((n for n, t in STORAGE_TYPES.items() if int(t.value) == storage), "float32"))
-        handle.seek(0)
-        return Index.load(handle)
+    # From a path Voyager reads in native code without Python's lock or read buffers: 0.7 s instead
+    # of 2.6 s for a full-size E4M3 index pair, and no second copy while loading.
+    return Index.load(str(file))
 
 
 def read_manifest(path: Path) -> dict:

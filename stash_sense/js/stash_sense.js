@@ -9,10 +9,13 @@
  *
  * Buttons: the gallery page has no patch point, so the button is injected into the last
  * `.gallery-toolbar-group` (idempotently, re-injected when React re-renders the toolbar); the image
- * page uses `.image-toolbar-group`. Scene identification is not available yet (SCENES = false).
+ * page uses `.image-toolbar-group`, the scene page `.scene-toolbar-group` (DOM injection, like the
+ * gallery: one code path for the three pages). On a scene, each person lists the time ranges they are
+ * on screen; clicking one seeks the page's player (the scene page's <video> element, which is what
+ * Stash's video.js player renders into).
  *
  * Plugin operations (runPluginOperation, plugin "stash_sense"): identify_gallery, identify_image,
- * apply, reject; errors starting with "No face database" offer the download task.
+ * identify_scene, apply, reject; errors starting with "No face database" offer the download task.
  */
 (function () {
   "use strict";
@@ -27,7 +30,7 @@
 
   var PLUGIN_ID = "stash_sense";
   var DOWNLOAD_TASK = "Download/update face database";
-  var SCENES = false; // scene identification comes later: no scene button until then
+  var SCENES = true; // the scene page button (identify_scene)
   var React = api.React;
   var ReactDOM = api.ReactDOM;
   var h = React.createElement;
@@ -52,6 +55,30 @@
 
   function thumbURL(imageId) {
     return url("image/" + encodeURIComponent(imageId) + "/thumbnail");
+  }
+
+  // 75.4 -> "1:15", 3725 -> "1:02:05"
+  function clock(seconds) {
+    var t = Math.max(0, Math.floor(Number(seconds) || 0));
+    var hh = Math.floor(t / 3600);
+    var mm = Math.floor((t % 3600) / 60);
+    var ss = t % 60;
+    var two = function (n) {
+      return (n < 10 ? "0" : "") + n;
+    };
+    return hh ? hh + ":" + two(mm) + ":" + two(ss) : mm + ":" + two(ss);
+  }
+
+  // Seek the scene page's player: Stash renders its video.js player into a <video> element.
+  function seekTo(seconds) {
+    var video = document.querySelector("video");
+    if (!video) return false;
+    try {
+      video.currentTime = Number(seconds) || 0;
+    } catch (e) {
+      return false;
+    }
+    return true;
   }
 
   function cx() {
@@ -220,10 +247,12 @@
     var q =
       target.type === "gallery"
         ? "query StashSenseTarget($id: ID!) { findGallery(id: $id) { id title image_count } }"
+        : target.type === "scene"
+        ? "query StashSenseTarget($id: ID!) { findScene(id: $id) { id title } }"
         : "query StashSenseTarget($id: ID!) { findImage(id: $id) { id title } }";
     return gql(q, { id: target.id })
       .then(function (d) {
-        return (d && (d.findGallery || d.findImage)) || null;
+        return (d && (d.findGallery || d.findScene || d.findImage)) || null;
       })
       .catch(function () {
         return null;
@@ -478,6 +507,8 @@
         ? info && info.image_count != null
           ? "Looking for faces in the " + plural(info.image_count, "image") + " of this gallery…"
           : "Looking for faces in this gallery…"
+        : s.target.type === "scene"
+        ? "Looking for faces in frames of this scene…"
         : "Looking for faces in this image…";
     return h(
       "div",
@@ -669,12 +700,38 @@
     );
   }
 
+  function TimeRanges(props) {
+    if (!props.ranges.length) return h("div", { className: "text-muted small" }, "Seen in the screenshot only.");
+    return h(
+      "div",
+      { className: "stash-sense-times" },
+      h("span", { className: "text-muted small" }, "On screen: "),
+      props.ranges.map(function (r, i) {
+        return h(
+          "button",
+          {
+            key: i,
+            type: "button",
+            className: "btn btn-link btn-sm stash-sense-time",
+            "data-start": r[0],
+            title: "Play from " + clock(r[0]),
+            onClick: function (ev) {
+              ev.stopPropagation();
+              seekTo(r[0]);
+            },
+          },
+          clock(r[0]) + "–" + clock(r[1])
+        );
+      })
+    );
+  }
+
   function Candidate(props) {
     var c = props.cand;
     var t = props.targetType;
     var band = BAND[c.band] || BAND.low;
     var already = c.on_target;
-    var addLabel = t === "gallery" ? "Add to gallery" : "Add to image";
+    var addLabel = "Add to " + t;
     var wantImages = props.withImages && t === "gallery" && props.imageCount > 0;
     var action;
     if (c.rejected) {
@@ -685,7 +742,7 @@
         { className: "stash-sense-done text-success" },
         h(Icon, { names: ICONS.check }),
         " ",
-        c.imagesAdded ? "On gallery and its images" : t === "gallery" ? "On this gallery" : "On this image"
+        c.imagesAdded ? "On gallery and its images" : "On this " + t
       );
     } else {
       action = [
@@ -786,7 +843,7 @@
           h(Badge, { variant: band.variant, className: "stash-sense-band stash-sense-band-" + c.band }, band.label),
           " ",
           already
-            ? h(Badge, { variant: "info", className: "stash-sense-tag-on" }, t === "gallery" ? "on gallery" : "on image")
+            ? h(Badge, { variant: "info", className: "stash-sense-tag-on" }, "on " + t)
             : null,
           " ",
           c.local_performer_id
@@ -853,14 +910,16 @@
           h(
             "div",
             { className: "text-muted small stash-sense-image-count" },
-            "in " + plural(n, "image") + (p.faces && p.faces !== n ? " · " + plural(p.faces, "face") : "")
+            t === "scene"
+              ? "in " + plural((p.frame_times || []).length, "frame")
+              : "in " + plural(n, "image") + (p.faces && p.faces !== n ? " · " + plural(p.faces, "face") : "")
           )
         )
       ),
       h(
         "div",
         { className: "stash-sense-person-main" },
-        h(Thumbs, { ids: p.image_ids }),
+        t === "scene" ? h(TimeRanges, { ranges: p.time_ranges || [] }) : h(Thumbs, { ids: p.image_ids }),
         p.unknown
           ? h(
               "div",
@@ -1122,7 +1181,7 @@
 
     var picks = autoPicks();
     var summary = [
-      r.images != null ? plural(r.images, "image") : null,
+      r.images != null ? plural(r.images, t === "scene" ? "frame" : "image") : null,
       r.faces != null ? plural(r.faces, "face") : null,
       plural(persons.length, "person") +
         (function () {
@@ -1216,7 +1275,7 @@
             "div",
             { className: "stash-sense-empty text-muted" },
             "No faces were found",
-            t === "gallery" ? " in this gallery's images." : " in this image.",
+            t === "gallery" ? " in this gallery's images." : t === "scene" ? " in the frames of this scene." : " in this image.",
             " Faces smaller than about 40 pixels or seen from the side are skipped."
           )
     );
@@ -1231,7 +1290,7 @@
     }, []);
     if (!s.target) return null;
     var Modal = B.Modal;
-    var title = s.target.type === "gallery" ? "Identify performers in this gallery" : "Identify performers in this image";
+    var title = "Identify performers in this " + s.target.type;
     var name = s.info && s.info.title;
     var body;
     if (s.phase === "running") body = h(Running, { state: s });

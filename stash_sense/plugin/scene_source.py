@@ -16,6 +16,24 @@ from stash_sense.plugin.images import CROP_MARGIN, CROP_SIZE
 from stash_sense.stash.client import StashClient, StashError
 
 
+def quiet_video_logs() -> None:
+    """Keep FFmpeg's and OpenCV's own stderr lines out of Stash's log.
+
+    The plugin's stderr *is* Stash's log, in a line protocol; FFmpeg writes bare C-level lines there
+    (``[mov @ 0x...] partial file``), which Stash would show as errors for every odd file. The
+    failures that matter come back as ``VideoError`` messages instead. Both variables are read when
+    OpenCV's FFmpeg backend starts, i.e. before the first capture of the process.
+    """
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    try:
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    except (ImportError, AttributeError):
+        pass
+
+
 def primary_file(scene: dict) -> dict:
     files = scene.get("files") or []
     return files[0] if files else {}
@@ -34,6 +52,7 @@ def auth_headers(client: StashClient) -> dict[str, str]:
 
 def video_source(client: StashClient, scene: dict) -> tuple[str, dict[str, str] | None]:
     """(path or stream URL, headers for the URL); raises StashError for a scene without a file."""
+    quiet_video_logs()
     file = primary_file(scene)
     if not file:
         raise StashError(f"Scene {scene['id']} has no video file")

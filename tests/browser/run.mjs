@@ -2,7 +2,7 @@
 //
 //   node run.mjs <config.json>
 //
-// config: {scenario: "identify" | "nodb", url, galleryId, otherGalleryId, accept, expectTop,
+// config: {scenario: "identify" | "nodb" | "bulk" | "scene", url, galleryId, otherGalleryId, accept, expectTop,
 //          artifacts, prefix, timeoutMs}
 // Prints one JSON object on stdout: {ok, error?, ...observations, screenshots: [...]}; the pytest
 // side asserts on it and checks the Stash state over GraphQL.
@@ -69,6 +69,41 @@ async function openGallery(page) {
   const btn = page.locator(".gallery-toolbar-group:last-child #stash-sense-identify");
   await btn.waitFor({ timeout: 15000 });
   return btn;
+}
+
+// Scene page: persons with time ranges; a time seeks the player; "Add to scene" adds the performer.
+async function sceneScenario(page) {
+  await page.goto(cfg.url + "scenes/" + cfg.sceneId);
+  const btn = page.locator(".scene-toolbar-group:last-child #stash-sense-identify");
+  await btn.waitFor({ timeout: 15000 });
+  step("scene button");
+  await btn.click();
+  await page.locator(".stash-sense-person").first().waitFor({ timeout: TIMEOUT });
+  step("scene results");
+  out.title = await page.locator(".modal-title").first().textContent();
+  out.persons = await persons(page);
+  out.times = await page.$$eval(".stash-sense-person", (els) =>
+    els.map((el) => ({
+      top: ((el.querySelector(".stash-sense-cand-name a, .stash-sense-cand-name > span") || {}).textContent || ""),
+      frames: (el.querySelector(".stash-sense-image-count") || {}).textContent || "",
+      ranges: [...el.querySelectorAll(".stash-sense-time")].map((b) => ({
+        text: b.textContent,
+        start: Number(b.getAttribute("data-start")),
+      })),
+    }))
+  );
+  await shot(page, "scene-results", page.locator(".modal-content"));
+  const person = page.locator(".stash-sense-person", { hasText: cfg.accept }).first();
+  const time = person.locator(".stash-sense-time").first();
+  const start = Number(await time.getAttribute("data-start"));
+  await time.click();
+  out.seek = { start, currentTime: await page.$eval("video", (v) => v.currentTime) };
+  step("seeked");
+  const cand = person.locator(".stash-sense-candidate", { hasText: cfg.accept }).first();
+  await cand.locator(".stash-sense-add").click();
+  await cand.locator(".stash-sense-done").waitFor({ timeout: 60000 });
+  out.acceptText = await cand.locator(".stash-sense-done").textContent();
+  step("accepted");
 }
 
 async function identifyScenario(page) {
@@ -260,7 +295,7 @@ async function bulkScenario(page) {
   await shot(page, "rescan", page.locator(".modal-content"));
 }
 
-const SCENARIOS = { identify: identifyScenario, nodb: nodbScenario, bulk: bulkScenario };
+const SCENARIOS = { identify: identifyScenario, nodb: nodbScenario, bulk: bulkScenario, scene: sceneScenario };
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",

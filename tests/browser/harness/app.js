@@ -41,9 +41,11 @@
     React.useEffect(function () {
       var q = props.kind === "gallery"
         ? "query($id: ID!) { findGallery(id: $id) { id title image_count performers { id name } } }"
+        : props.kind === "scene"
+        ? "query($id: ID!) { findScene(id: $id) { id title performers { id name } } }"
         : "query($id: ID!) { findImage(id: $id) { id title performers { id name } } }";
       var t = setTimeout(function () { // Stash shows a spinner first; the toolbar appears later
-        gql(q, { id: props.id }).then(function (d) { st[1](d.findGallery || d.findImage); });
+        gql(q, { id: props.id }).then(function (d) { st[1](d.findGallery || d.findScene || d.findImage); });
       }, 150);
       return function () { clearTimeout(t); };
     }, [props.id, tick[0]]);
@@ -52,6 +54,10 @@
     var k = props.kind;
     return h("div", { className: k + "-page container-fluid" },
       h("h2", { className: k + "-title" }, obj.title || k + " " + obj.id),
+      k === "scene" // Stash's scene page: a video.js player rendered into a <video> element
+        ? h("video", { className: "harness-player", src: base + "scene/" + obj.id + "/stream", controls: true,
+            preload: "metadata", muted: true, width: 480 })
+        : null,
       h("div", { className: k + "-toolbar" },
         h("span", { className: k + "-toolbar-group" },
           h("button", { className: "btn btn-secondary minimal", type: "button" }, "Edit")),
@@ -67,10 +73,10 @@
 
   function App() {
     var path = relPath();
-    var m = path.match(/^\/(galleries|images)\/(\d+)/);
+    var m = path.match(/^\/(galleries|images|scenes)\/(\d+)/);
     return h("div", null,
       h("nav", { className: "navbar navbar-dark bg-dark harness-nav" }, h("span", { className: "navbar-brand" }, "Stash")),
-      m ? h(Page, { key: path, kind: m[1] === "galleries" ? "gallery" : "image", id: m[2] })
+      m ? h(Page, { key: path, kind: { galleries: "gallery", images: "image", scenes: "scene" }[m[1]], id: m[2] })
         : h("div", { className: "container-fluid" }, "Harness home"));
   }
 
