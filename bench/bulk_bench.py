@@ -25,13 +25,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("STASH_SENSE_SHARED", REPO.parent / "shared")).resolve()
-os.environ.setdefault("STASH_SENSE_MODEL_DIR", str(SHARED / "models"))
-LFW = SHARED / "datasets" / "lfw_deepfunneled"
-RESULTS = REPO / "bench" / "results"
-QUICK_RESULTS = REPO / "bench" / "cache"
-PACK = "test-mbf128"
+from bench.common import LFW, QUICK_RESULTS, REPO, RESULTS
+from bench.common import TEST_PACK as PACK
+
 REFERENCE_IMAGES = 4
 ENDPOINT = "https://stashdb.org/graphql"
 API_KEY = "bench-api-key"

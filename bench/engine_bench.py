@@ -24,19 +24,12 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
+from bench.common import LFW, PHOTOS, QUICK_RESULTS, RESULTS
+from bench.common import TEST_PACK as PACK
 from stash_sense.engine import Engine, load_pack, load_rgb
 from stash_sense.engine.detector import FaceDetector
 from stash_sense.engine.packs import resolve_model
 from stash_sense.evaluation.pairs import Pair, evaluate_pairs, read_lfw_pairs
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("STASH_SENSE_SHARED", REPO.parent / "shared")).resolve()
-os.environ.setdefault("STASH_SENSE_MODEL_DIR", str(SHARED / "models"))
-LFW = SHARED / "datasets" / "lfw_deepfunneled"
-PHOTOS = SHARED / "datasets" / "deepface_testset"
-RESULTS = REPO / "bench" / "results"
-QUICK_RESULTS = REPO / "bench" / "cache"  # git-ignored: a --quick run never replaces real results
-PACK = "test-mbf128"
 
 
 def machine_info() -> dict:

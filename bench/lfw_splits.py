@@ -8,12 +8,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-SHARED = Path(os.environ.get("STASH_SENSE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-LFW = SHARED / "datasets" / "lfw_deepfunneled"
+from bench.common import LFW
+
 OUT = Path(__file__).resolve().parent / "cache" / "lfw"
 
 

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import onnxruntime
 
+from bench.common import LFW
 from bench.scene_videos import Appearance, SceneSpec, range_iou, write_scene
 from stash_sense.engine import Engine
 from stash_sense.engine.builder import build_database
@@ -37,8 +38,7 @@ from stash_sense.engine.scenes import SceneResult, identify_scene
 from stash_sense.engine.video import sample_frames
 
 HERE = Path(__file__).resolve().parent
-SHARED = Path(os.environ.get("STASH_SENSE_SHARED", HERE.parents[1] / "shared"))
-LFW = SHARED / "datasets" / "lfw_deepfunneled"
+
 CACHE = HERE / "cache" / "scenes"
 PACK = "test-mbf128"
 ENROLL_PHOTOS = 5  # photos 0-4 of a scene identity go to the database, 5+ into the videos

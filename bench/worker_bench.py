@@ -37,12 +37,9 @@ import time
 from pathlib import Path
 
 # Only the standard library at module level: the "warm" child must measure a light import.
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("STASH_SENSE_SHARED", REPO.parent / "shared")).resolve()
-PHOTOS = SHARED / "datasets" / "deepface_testset"
-RESULTS = REPO / "bench" / "results"
-QUICK_RESULTS = REPO / "bench" / "cache"
-PACK = "test-mbf128"
+from bench.common import PHOTOS, QUICK_RESULTS, REPO, RESULTS, SHARED
+from bench.common import TEST_PACK as PACK
+
 THREADS = 2  # what the plugin uses on a 2-core machine (engine_threads: min(4, cores))
 PEOPLE = [f"person0{i}" for i in range(1, 10)]
 ENROLL_PER_PERSON = 2

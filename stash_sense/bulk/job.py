@@ -226,20 +226,8 @@ def _identify_and_write(run: Run, prepared: PreparedGallery, links: dict | None)
 
 def _write_matches(run: Run, prepared: PreparedGallery, decision: Decision, links: dict | None) -> list[str]:
     """Add the confident performers to the gallery (and its images, if set); returns their names."""
-    writeback, would_create, performers = run.writeback, [], []
-    for match in list(decision.add):
-        try:
-            performer_id, created = writeback.performer_for(match.universal_id, match.record)
-        except (LookupError, StashError) as exc:
-            run.reporter.warning(f"Gallery {prepared.id}: cannot add {_name(match)} ({exc}); kept for review")
-            decision.add.remove(match)
-            decision.review.append(match)
-            continue
-        run.summary.created += int(bool(created and performer_id))
-        if performer_id:
-            performers.append((match, performer_id))
-        else:  # dry run: would be created
-            would_create.append(f"{_name(match)} (would be created)")
+    writeback = run.writeback
+    performers, would_create = resolve_performers(run, decision, f"Gallery {prepared.id}")
     if not performers:
         return would_create
     ids = [p for _, p in performers]
@@ -252,7 +240,30 @@ def _write_matches(run: Run, prepared: PreparedGallery, decision: Decision, link
     if run.options.tag_images:
         for match, performer_id in performers:
             writeback.add("image", match.images, performer_ids=[performer_id])
-    return [_name(m) if p in new else f"{_name(m)} (already on it)" for m, p in performers] + would_create
+    return [name_of(m) if p in new else f"{name_of(m)} (already on it)" for m, p in performers] + would_create
+
+
+def resolve_performers(run, decision: Decision, where: str) -> tuple[list[tuple], list[str]]:
+    """(match, local performer id) for each confident match: found, linked or created from stash-box.
+
+    A match whose performer cannot be had goes back to review instead of failing the item; in a
+    dry run nothing is created and the second list names who would be.
+    """
+    performers, would_create = [], []
+    for match in list(decision.add):
+        try:
+            performer_id, created = run.writeback.performer_for(match.universal_id, match.record)
+        except (LookupError, StashError) as exc:
+            run.reporter.warning(f"{where}: cannot add {name_of(match)} ({exc}); kept for review")
+            decision.add.remove(match)
+            decision.review.append(match)
+            continue
+        run.summary.created += int(bool(created and performer_id))
+        if performer_id:
+            performers.append((match, performer_id))
+        else:
+            would_create.append(f"{name_of(match)} (would be created)")
+    return performers, would_create
 
 
 def _write_review(run: Run, prepared: PreparedGallery, decision: Decision, links: dict | None) -> list[str]:
@@ -273,7 +284,7 @@ def _write_review(run: Run, prepared: PreparedGallery, decision: Decision, links
     if links is None or (tag and tag not in links["tag"]):
         run.writeback.add("gallery", [prepared.id], tag_ids=[tag])
     run.summary.suggested += len(pending)
-    return [f"{_name(m)} ({m.confidence:.2f})" for m in pending]
+    return [f"{name_of(m)} ({m.confidence:.2f})" for m in pending]
 
 
 def _already_there(resolver: PerformerResolver, match, on_target: set[str]) -> bool:
@@ -290,5 +301,5 @@ def _source(run: Run, by_id: dict, match) -> str | bytes | None:
         return None
 
 
-def _name(match) -> str:
+def name_of(match) -> str:
     return str(match.record.get("name") or match.universal_id)

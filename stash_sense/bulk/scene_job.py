@@ -16,6 +16,7 @@ from typing import Any
 
 from stash_sense.bulk.cache import EmbeddingCache
 from stash_sense.bulk.decide import Decision, decide
+from stash_sense.bulk.job import name_of, resolve_performers
 from stash_sense.bulk.ledger import Ledger
 from stash_sense.bulk.options import BulkOptions
 from stash_sense.bulk.performers import PrefetchedResolver
@@ -25,7 +26,7 @@ from stash_sense.bulk.review import suggestion
 from stash_sense.bulk.scene_frames import SCREENSHOT, SceneFrames, scene_frames
 from stash_sense.plugin.journal import Journal
 from stash_sense.plugin.writeback import WriteBack
-from stash_sense.stash.client import StashClient, StashError
+from stash_sense.stash.client import StashClient
 
 KIND = "identify_scenes"
 
@@ -211,20 +212,8 @@ def _write_matches(run: SceneRun, scene_id: str, decision: Decision, links: dict
     """Add the confident performers to the scene (plus, if set, a marker at each first appearance)."""
     from stash_sense.plugin.markers import add_marker, first_appearance
 
-    writeback, performers, names = run.writeback, [], []
-    for match in list(decision.add):
-        try:
-            performer_id, created = writeback.performer_for(match.universal_id, match.record)
-        except (LookupError, StashError) as exc:
-            run.reporter.warning(f"Scene {scene_id}: cannot add {_name(match)} ({exc}); kept for review")
-            decision.add.remove(match)
-            decision.review.append(match)
-            continue
-        run.summary.created += int(bool(created and performer_id))
-        if performer_id:
-            performers.append((match, performer_id))
-        else:
-            names.append(f"{_name(match)} (would be created)")
+    writeback = run.writeback
+    performers, names = resolve_performers(run, decision, f"Scene {scene_id}")
     if not performers:
         return names
     ids = [p for _, p in performers]
@@ -234,9 +223,9 @@ def _write_matches(run: SceneRun, scene_id: str, decision: Decision, links: dict
     for match, performer_id in performers:
         seconds = first_appearance(match.person.get("time_ranges"))
         if run.options.markers and performer_id in new and seconds is not None:
-            run.summary.markers += int(add_marker(writeback, scene_id, _name(match), seconds,
+            run.summary.markers += int(add_marker(writeback, scene_id, name_of(match), seconds,
                                                   run.options.identified_tag) is not None)
-    return names + [_name(m) if p in new or p not in links["performer"] else f"{_name(m)} (already on it)"
+    return names + [name_of(m) if p in new or p not in links["performer"] else f"{name_of(m)} (already on it)"
                     for m, p in performers]
 
 
@@ -265,8 +254,4 @@ def _write_review(run: SceneRun, scene_id: str, decision: Decision, links: dict)
     if tag is None or tag not in links["tag"]:
         run.writeback.add("scene", [scene_id], tag_ids=[tag])
     run.summary.suggested += len(pending)
-    return [f"{_name(m)} ({m.confidence:.2f})" for m in pending]
-
-
-def _name(match) -> str:
-    return str(match.record.get("name") or match.universal_id)
+    return [f"{name_of(m)} ({m.confidence:.2f})" for m in pending]

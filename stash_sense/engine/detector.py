@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ REPORT_FLOOR = 0.3
 # at 640, none at 256) and a small canvas is several times faster. A fixed set of sizes keeps the
 # number of onnxruntime sessions (one per input shape) bounded.
 CANVAS_SIZES = (128, 160, 192, 256, 320, 384, 480, 512, 640, 800, 960, 1280)
+STRIDE = 32  # SCRFD's coarsest feature stride: canvas sides must be multiples of it
 
 
 @dataclass
@@ -64,10 +66,10 @@ class FaceDetector:
         """All faces, best first; unusable ones carry a ``skipped`` reason."""
         floor = min(REPORT_FLOOR, self.threshold)
         canvas = self.canvas_size(*image_rgb.shape[:2])
-        square, scale = letterbox(image_rgb, canvas)
+        placed, scale = letterbox(image_rgb, canvas)
         # Colour order is swapped on the small canvas, not on the full-size photo (~10 ms saved).
-        pixels = square if self.feed_rgb_as_bgr else np.ascontiguousarray(square[..., ::-1])
-        boxes, landmarks = self.model.detect(pixels, input_size=(canvas, canvas), det_thresh=floor)
+        pixels = placed if self.feed_rgb_as_bgr else np.ascontiguousarray(placed[..., ::-1])
+        boxes, landmarks = self.model.detect(pixels, input_size=canvas, det_thresh=floor)
         faces = [DetectedFace(bbox=(box[:4] / scale).astype(np.float32), score=float(box[4]),
                               landmarks=np.asarray(kps / scale, np.float32))
                  for box, kps in zip(boxes, landmarks)]
@@ -76,11 +78,19 @@ class FaceDetector:
             face.quality = face_quality(face)
         return faces
 
-    def canvas_size(self, height: int, width: int) -> int:
-        """Smallest canvas that holds the image unscaled, at most det_size."""
+    def canvas_size(self, height: int, width: int) -> tuple[int, int]:
+        """(width, height) of the detector canvas.
+
+        The longer side is the smallest bucket that holds the image unscaled, at most det_size; the
+        shorter side only as long as the scaled image needs, rounded up to SCRFD's largest stride.
+        SCRFD is fully convolutional, so a 16:9 video frame runs on 640x384 instead of 640x640 and
+        finds the same faces in ~40% less time.
+        """
         longest = max(height, width)
         fitting = [c for c in CANVAS_SIZES if longest <= c < self.det_size]
-        return fitting[0] if fitting else self.det_size
+        side = fitting[0] if fitting else self.det_size
+        short = min(side, math.ceil(min(height, width) * side / longest / STRIDE) * STRIDE)
+        return (side, short) if width >= height else (short, side)
 
     def _gate(self, face: DetectedFace) -> str | None:
         if face.score < self.threshold:
@@ -90,22 +100,18 @@ class FaceDetector:
         return None
 
 
-def letterbox(image: np.ndarray, canvas: int) -> tuple[np.ndarray, float]:
-    """The image resized into the top-left of a black canvas x canvas square, and the scale used.
+def letterbox(image: np.ndarray, canvas: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """The image resized into the top-left of a black (width, height) canvas, and the scale used.
 
-    Exactly what SCRFD.detect does inside (same sizes, same cv2.resize), done before the RGB->BGR
-    copy so that copy is of the canvas; SCRFD then sees a square of its input size and leaves it as is.
+    What SCRFD.detect does inside (same sizes, same cv2.resize), done before the RGB->BGR copy so
+    that copy is of the canvas; SCRFD then sees an image of its input size and leaves it as is.
     """
     height, width = image.shape[:2]
-    if height / width > 1.0:
-        new_height = canvas
-        new_width = int(new_height / (height / width))
-    else:
-        new_width = canvas
-        new_height = int(new_width * (height / width))
-    square = np.zeros((canvas, canvas, 3), dtype=np.uint8)
-    square[:new_height, :new_width] = cv2.resize(image, (new_width, new_height))
-    return square, new_height / height
+    scale = min(canvas[0] / width, canvas[1] / height)
+    new_width, new_height = min(canvas[0], round(width * scale)), min(canvas[1], round(height * scale))
+    placed = np.zeros((canvas[1], canvas[0], 3), dtype=np.uint8)
+    placed[:new_height, :new_width] = cv2.resize(image, (new_width, new_height))
+    return placed, new_height / height
 
 
 def face_quality(face: DetectedFace) -> float:

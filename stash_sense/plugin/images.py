@@ -64,13 +64,18 @@ def face_crop(source: str | bytes, box: list[float] | None, size: int = CROP_SIZ
     if not box:
         return None
     try:
-        from PIL import Image
-
         from stash_sense.engine.imageio import load_rgb
 
         rgb = load_rgb(source)
     except Exception:
         return None
+    return crop_rgb(rgb, box, size)
+
+
+def crop_rgb(rgb, box: list[float], size: int = CROP_SIZE) -> str | None:
+    """A square crop around ``box`` with margin, as a JPEG data URL."""
+    from PIL import Image
+
     x1, y1, x2, y2 = box[:4]
     side = max(x2 - x1, y2 - y1) * (1 + 2 * CROP_MARGIN)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2

@@ -9,10 +9,9 @@ Range requests, so only the sampled stretches are transferred.
 
 from __future__ import annotations
 
-import base64
 import os
 
-from stash_sense.plugin.images import CROP_MARGIN, CROP_SIZE
+from stash_sense.plugin.images import crop_rgb
 from stash_sense.stash.client import StashClient, StashError
 
 
@@ -86,24 +85,3 @@ def frame_crop(video: str, headers: dict | None, info, time: float, box: list[fl
         return None
     frame = frames[0]
     return crop_rgb(frame.image, [v * frame.scale for v in box[:4]])
-
-
-def crop_rgb(rgb, box: list[float], size: int = CROP_SIZE) -> str | None:
-    """A square crop around ``box`` with margin, as a JPEG data URL (the gallery crops' look)."""
-    import io
-
-    from PIL import Image
-
-    x1, y1, x2, y2 = box[:4]
-    side = max(x2 - x1, y2 - y1) * (1 + 2 * CROP_MARGIN)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    height, width = rgb.shape[:2]
-    left, top = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
-    right, bottom = min(width, int(cx + side / 2)), min(height, int(cy + side / 2))
-    if right <= left or bottom <= top:
-        return None
-    crop = Image.fromarray(rgb[top:bottom, left:right])
-    crop.thumbnail((size, size))
-    buffer = io.BytesIO()
-    crop.save(buffer, "JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
