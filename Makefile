@@ -20,9 +20,19 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Every benchmark of the README (about an hour on 2 cores the first time: test videos and the
+# synthetic full-size database are built once and cached under bench/cache/).
 bench: $(STAMP)
 	$(BIN)/python -m bench.engine_bench
 	$(BIN)/python -m bench.db_bench
+	$(BIN)/python -m bench.lfw_splits
+	$(BIN)/python -m stash_sense eval --pack test-mbf128 --identities bench/cache/lfw/eval_ids \
+		--distractors bench/cache/lfw/eval_distractors --json bench/results/eval.json
+	$(BIN)/python -m stash_sense eval --pack test-mbf128 --identities $(SHARED)/datasets/deepface_testset \
+		--json bench/results/eval_deepface.json
+	$(BIN)/python -m bench.worker_bench
+	$(BIN)/python -m bench.bulk_bench
+	$(BIN)/python -m bench.scenes_bench
 
 # Optional peer comparison (issue 9): face_recognition/dlib into the same .venv, then the bench.
 # Quick check: `make bench-peers PEERS_ARGS=--quick`.

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 
-from bench.peers import datasets
+from bench.common import SHARED
 from bench.peers.report import markdown
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,7 +82,7 @@ def _job(engine: dict, job: str, name: str, sample: str | None, quick: bool = Fa
 def run_worker(job: dict) -> dict:
     """One job in a fresh interpreter; its JSON answer plus the job that produced it."""
     env = dict(os.environ, OMP_NUM_THREADS=str(job["engine"]["threads"]))
-    env.setdefault("STASH_SENSE_MODEL_DIR", str(datasets.SHARED / "models"))
+    env.setdefault("STASH_SENSE_MODEL_DIR", str(SHARED / "models"))
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         proc = subprocess.run([sys.executable, "-m", "bench.peers.worker", json.dumps(job), out.name],
                               cwd=REPO, env=env, capture_output=True, text=True)

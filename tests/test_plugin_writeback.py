@@ -96,6 +96,21 @@ def test_undo_restores_exactly_and_keeps_what_the_user_added(stash):
     assert stash.run({"mode": "undo_last_run"}).error.startswith("Nothing to undo")
 
 
+def test_undo_deletes_a_performer_it_created_unless_the_user_used_it(stash):
+    performers = stash.performers_table()
+    assert apply(stash, "Schroeder zip", "Gerhard Schroeder").output["created"]
+    undo = stash.run({"mode": "undo_last_run"}).output
+    assert [p["name"] for p in undo["deleted_created_performers"]] == ["Gerhard Schroeder"]
+    assert stash.performer("Gerhard Schroeder") is None and stash.performers_table() == performers
+
+    created = apply(stash, "Schroeder zip", "Gerhard Schroeder").output["performer_id"]
+    stash.server.query(ADD_PERFORMER, {"ids": [stash.gallery("Blair solo")], "p": [created]})  # the user, later
+    undo = stash.run({"mode": "undo_last_run"}).output
+    assert [p["name"] for p in undo["kept_created_performers"]] == ["Gerhard Schroeder"]
+    assert stash.performer("Gerhard Schroeder") == created
+    assert "Gerhard Schroeder" in stash.gallery_performers("Blair solo")
+
+
 def test_dry_run_changes_nothing(stash):
     state, performers = stash.links(), stash.performers_table()
     out = apply(stash, "Schroeder zip", "Gerhard Schroeder", dry_run=True).output

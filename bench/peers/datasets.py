@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.lfw_splits import LFW, SHARED, build
+from bench.common import LFW, PHOTOS
+from bench.lfw_splits import build
 from stash_sense.evaluation.harness import Split, make_split, read_identities
 from stash_sense.evaluation.pairs import Pair, read_csv_pairs, read_lfw_pairs
 
-DEEPFACE = SHARED / "datasets" / "deepface_testset"
+DEEPFACE = PHOTOS
 ENROLL = 2  # the eval command's default: enroll 2, query the rest
 
 # Sizes per sample tag: (devtest pairs, identification identities, identification distractors).

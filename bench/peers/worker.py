@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.common import SHARED
 from bench.peers import datasets, scoring
 from bench.peers.face_recognition_engine import TOLERANCE, FaceRecognitionEngine
 
@@ -99,5 +100,5 @@ def run(spec: dict) -> dict:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("STASH_SENSE_MODEL_DIR", str(datasets.SHARED / "models"))
+    os.environ.setdefault("STASH_SENSE_MODEL_DIR", str(SHARED / "models"))
     Path(sys.argv[2]).write_text(json.dumps(run(json.loads(sys.argv[1]))))

@@ -878,6 +878,13 @@ class Root:
         ).lastrowid
         return c.scene_marker(c.one("SELECT * FROM scene_markers WHERE id = ?", (mid,)))
 
+    def performerDestroy(self, info: Any, input: dict) -> bool:
+        pid = int(input["id"])
+        self.ctx.db.execute("DELETE FROM links WHERE rel_type = 'performer' AND rel_id = ?", (pid,))
+        self.ctx.db.execute("DELETE FROM performer_stash_ids WHERE performer_id = ?", (pid,))
+        self.ctx.db.execute("DELETE FROM performers WHERE id = ?", (pid,))
+        return True
+
     def sceneMarkerDestroy(self, info: Any, id: str) -> bool:
         return self.sceneMarkersDestroy(info, [id])
 

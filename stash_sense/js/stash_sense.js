@@ -422,7 +422,32 @@
       store.set({ show: true }); // running, or results not looked at yet: show them ("Scan again" rescans)
       return;
     }
-    identify(target, 0);
+    showStoredOrIdentify(target);
+  }
+
+  // What a bulk run (or an earlier click) left for review is shown at once, without recomputing;
+  // "Scan again" identifies afresh. Nothing stored (or the lookup failing) -> identify now.
+  function showStoredOrIdentify(target) {
+    var seq = ++runSeq;
+    store.set({ show: true, target: target, phase: "running", startedAt: Date.now(), attempt: 0,
+                result: null, error: null, info: null });
+    targetInfo(target).then(function (info) {
+      if (sameTarget(store.state.target, target)) store.set({ info: info });
+    });
+    var args = { mode: "suggestions", target_type: target.type, target_id: String(target.id) };
+    return runOperation(args).then(
+      function (stored) {
+        if (seq !== runSeq) return;
+        if (stored && stored.persons && stored.persons.length) {
+          store.set({ phase: "done", result: normalise(Object.assign({ stored: true }, stored)) });
+        } else {
+          identify(target, 0);
+        }
+      },
+      function () {
+        if (seq === runSeq) identify(target, 0);
+      }
+    );
   }
 
   function closeModal() {
@@ -1205,7 +1230,16 @@
       h(
         "div",
         { className: "stash-sense-summary" },
-        h("div", null, h("span", { className: "stash-sense-counts" }, summary), db ? h("div", { className: "text-muted small" }, db) : null),
+        h(
+          "div",
+          null,
+          h("span", { className: "stash-sense-counts" }, summary),
+          r.stored
+            ? h("div", { className: "stash-sense-stored-note text-muted small" },
+                "Suggestions stored by an earlier run, not recomputed. \u201cScan again\u201d identifies afresh.")
+            : null,
+          db ? h("div", { className: "text-muted small" }, db) : null
+        ),
         picks.length || bulk[0]
           ? h(
               Btn,

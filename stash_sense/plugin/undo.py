@@ -2,7 +2,7 @@
 
 Ids the user added after the run are not in the journal's ``added`` lists, so they are never
 touched; ids that were already present before the run were never in ``added`` either. Performers
-created by the run are kept (the user may have used them since) and listed in the result.
+created by the run are deleted when nothing uses them any more, kept when the user has used them.
 """
 
 from __future__ import annotations
@@ -45,10 +45,26 @@ def undo_run(client: StashClient, journal: Journal, run_id: int, status: str = "
     for mutation in mutations:
         journal.confirm(mutation["id"], mutation["after"], status="undone")
     journal.mark_undone(run_id, status)
-    kept = journal.created_in(run_id)
+    deleted, kept = _remove_unused_created(client, journal.created_in(run_id))
     log.info(f"Undid run {run_id}: {_count(removed)} link(s) removed"
-             + (f"; kept {len(kept)} performer(s) it created" if kept else ""))
-    return {"run_id": run_id, "removed": removed, "kept_created_performers": kept}
+             + (f", {len(deleted)} performer(s) it created deleted" if deleted else "")
+             + (f"; kept {len(kept)} performer(s) it created that are in use since" if kept else ""))
+    return {"run_id": run_id, "removed": removed, "deleted_created_performers": deleted,
+            "kept_created_performers": kept}
+
+
+def _remove_unused_created(client: StashClient, created: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Performers the run created are deleted again when nothing uses them any more; one the user
+    has put on something since the run is theirs now and stays."""
+    deleted, kept = [], []
+    for performer in created:
+        usage = client.performer_usage(performer["performer_id"])
+        if usage == 0:
+            client.destroy_performer(performer["performer_id"])
+            deleted.append(performer)
+        elif usage is not None:
+            kept.append(performer)
+    return deleted, kept
 
 
 def _by_target(mutations: list[dict], target_type: str) -> dict[str, dict[str, set[str]]]:

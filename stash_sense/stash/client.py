@@ -304,6 +304,14 @@ class StashClient:
     def find_performer(self, performer_id: str | int) -> dict | None:
         return self.call(Q.FIND_PERFORMER, {"id": str(performer_id)})["findPerformer"]
 
+    def performer_usage(self, performer_id: str | int) -> int | None:
+        """Scenes + images + galleries the performer is on; None when it no longer exists."""
+        found = self.call(Q.PERFORMER_USAGE, {"id": str(performer_id)})["findPerformer"]
+        return None if found is None else sum(found[k] or 0 for k in ("scene_count", "image_count", "gallery_count"))
+
+    def destroy_performer(self, performer_id: str | int) -> None:
+        self.call(Q.PERFORMER_DESTROY, {"input": {"id": str(performer_id)}})
+
     def find_performers_by_stash_id(self, endpoint: str, stash_id: str) -> list[dict]:
         """Local performers already linked to this stash-box ID (normally 0 or 1)."""
         res = self.call(Q.FIND_PERFORMERS_BY_STASH_ID, {"endpoint": endpoint, "stash_id": stash_id})

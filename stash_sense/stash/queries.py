@@ -125,6 +125,14 @@ SCENE_MARKERS_DESTROY = """
 mutation StashSenseSceneMarkersDestroy($ids: [ID!]!) { sceneMarkersDestroy(ids: $ids) }
 """
 
+PERFORMER_USAGE = """
+query StashSensePerformerUsage($id: ID!) { findPerformer(id: $id) { id scene_count image_count gallery_count } }
+"""
+
+PERFORMER_DESTROY = """
+mutation StashSensePerformerDestroy($input: PerformerDestroyInput!) { performerDestroy(input: $input) }
+"""
+
 SCENE_MARKERS = """
 query StashSenseSceneMarkers($id: ID!) {
   findScene(id: $id) { id scene_markers { id title seconds } }
