@@ -13,6 +13,7 @@ from graphql import parse, validate
 
 from stash_sense.demo.seed import DEFAULT_ENDPOINT, make_zip, seed
 from stash_sense.demo.server import DemoStash, load_schema
+from stash_sense.plugin.images import image_source
 from stash_sense.stash import client as client_mod
 from stash_sense.stash import queries as Q
 from stash_sense.stash.client import (
@@ -180,7 +181,8 @@ def test_list_galleries(demo, client):
 
 def test_gallery_with_images_pages_and_fingerprints(demo, client):
     gid = demo["ids"]["galleries"]["Blair folder"]
-    gallery = client.find_gallery_with_images(gid, per_page=2)  # 3 images -> 2 pages
+    gallery = client.find_gallery(gid)
+    gallery["images"] = list(client.gallery_images(gid, per_page=2))  # 3 images -> 2 pages
     assert gallery["title"] == "Blair folder"
     assert [p["name"] for p in gallery["performers"]] == ["Tony Blair"]
     paths = [img["visual_files"][0]["path"] for img in gallery["images"]]
@@ -196,13 +198,13 @@ def test_gallery_with_images_pages_and_fingerprints(demo, client):
     assert client.find_gallery("999") is None
 
 
-def test_image_bytes_from_disk_without_http(demo, client, monkeypatch):
+def test_image_source_is_the_file_on_disk_without_http(demo, client, monkeypatch):
     img = next(client.gallery_images(demo["ids"]["galleries"]["Blair folder"]))
     monkeypatch.setattr(client, "fetch", lambda *a, **k: pytest.fail("a plain file must be read from disk"))
-    assert client.image_bytes(img) == Path(img["visual_files"][0]["path"]).read_bytes()
+    assert image_source(client, img) == img["visual_files"][0]["path"]
 
 
-def test_image_bytes_of_zip_member_over_http(demo, client):
+def test_image_source_of_zip_member_over_http(demo, client):
     images = list(client.gallery_images(demo["ids"]["galleries"]["Zipped"]))
     assert len(images) == 3
     img = images[0]
@@ -211,10 +213,8 @@ def test_image_bytes_of_zip_member_over_http(demo, client):
     assert not Path(f["path"]).exists()
     with zipfile.ZipFile(demo["zip"]) as zf:
         member = zf.read(f["path"][len(str(demo["zip"])) + 1 :])
-    assert client.image_bytes(img) == member
+    assert image_source(client, img) == member
     assert fingerprint(f, "md5") == hashlib.md5(member).hexdigest()
-    thumb = client.image_bytes(img, thumbnail=True)
-    assert thumb[:2] == b"\xff\xd8"
 
 
 def test_bulk_gallery_add_keeps_existing_and_remove_only_given(demo, client):
@@ -327,9 +327,9 @@ def test_graphql_errors_raise(demo, client):
 
 def test_image_404_is_a_clear_error(client):
     with pytest.raises(StashNotFound, match="404"):
-        client.image_bytes({"id": "9999", "visual_files": []})
+        image_source(client, {"id": "9999", "visual_files": []})
     with pytest.raises(StashNotFound):  # listed path gone and not in a zip -> Stash says 404 too
-        client.image_bytes({"id": "9998", "visual_files": [{"path": "/nonexistent/x.jpg", "zip_file": None}]})
+        image_source(client, {"id": "9998", "visual_files": [{"path": "/nonexistent/x.jpg", "zip_file": None}]})
 
 
 def test_lost_connection_after_start(demo, tmp_path):
@@ -340,4 +340,4 @@ def test_lost_connection_after_start(demo, tmp_path):
     with pytest.raises(StashUnreachable):
         c.find_gallery("1")
     with pytest.raises(StashUnreachable):
-        c.image_bytes({"id": "1", "visual_files": []})
+        image_source(c, {"id": "1", "visual_files": []})

@@ -49,8 +49,18 @@ class PluginReporter(Reporter):
         protocol.progress(fraction)
 
 
+class Finishable:
+    """A run summary (a dataclass with ``seconds`` and ``started``) closed into a JSON-able dict."""
+
+    def finish(self) -> dict:
+        self.seconds = round(time.monotonic() - self.started, 2)
+        out = asdict(self)
+        out.pop("started")
+        return out
+
+
 @dataclass
-class Summary:
+class Summary(Finishable):
     """Counts of one run (the task's output and its last log line)."""
 
     galleries: int = 0  # selected
@@ -70,12 +80,6 @@ class Summary:
     resumed: bool = False
     journal_run_id: int | None = None
     started: float = field(default_factory=time.monotonic, repr=False)
-
-    def finish(self) -> dict:
-        self.seconds = round(time.monotonic() - self.started, 2)
-        out = asdict(self)
-        out.pop("started")
-        return out
 
     def line(self) -> str:
         rate = self.images / self.seconds if self.seconds else 0.0

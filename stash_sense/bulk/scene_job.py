@@ -11,7 +11,7 @@ reason and recorded as failed, and the run goes on.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from stash_sense.bulk.cache import EmbeddingCache
@@ -20,7 +20,7 @@ from stash_sense.bulk.job import name_of, resolve_performers
 from stash_sense.bulk.ledger import Ledger
 from stash_sense.bulk.options import BulkOptions
 from stash_sense.bulk.performers import PrefetchedResolver
-from stash_sense.bulk.report import Reporter
+from stash_sense.bulk.report import Finishable, Reporter
 from stash_sense.bulk.resume import ResumingJournal, resumable
 from stash_sense.bulk.review import suggestion
 from stash_sense.bulk.scene_frames import SCREENSHOT, SceneFrames, scene_frames
@@ -42,7 +42,7 @@ class SceneOptions(BulkOptions):
 
 
 @dataclass
-class SceneSummary:
+class SceneSummary(Finishable):
     scenes: int = 0  # selected
     processed: int = 0
     skipped: int = 0  # already done with the same database version and settings
@@ -61,12 +61,6 @@ class SceneSummary:
     resumed: bool = False
     journal_run_id: int | None = None
     started: float = field(default_factory=time.monotonic, repr=False)
-
-    def finish(self) -> dict:
-        self.seconds = round(time.monotonic() - self.started, 2)
-        out = asdict(self)
-        out.pop("started")
-        return out
 
     def line(self) -> str:
         return (f"Stash Sense scenes: {self.processed} of {self.scenes} scenes processed ({self.skipped} already "

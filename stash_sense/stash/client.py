@@ -11,7 +11,6 @@ Why a wrapper at all:
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -221,13 +220,6 @@ class StashClient:
             if not images or page * per_page >= count:
                 return
             page += 1
-
-    def find_gallery_with_images(self, gallery_id: str | int, *, per_page: int = 100) -> dict | None:
-        """Gallery dict plus an ``images`` list."""
-        gallery = self.find_gallery(gallery_id)
-        if gallery is not None:
-            gallery["images"] = list(self.gallery_images(gallery_id, per_page=per_page))
-        return gallery
 
     def find_galleries(
         self,
@@ -525,24 +517,6 @@ class StashClient:
         if resp.status_code != 200:
             raise StashError(f"Stash answered HTTP {resp.status_code} for {what} at {url}")
         return resp.content
-
-    def image_bytes(self, image: dict, *, thumbnail: bool = False) -> bytes:
-        """Bytes of an image: from disk when its file is a plain readable file, else over HTTP.
-
-        Zip-gallery members have a path like ``/x/y.zip/inner.jpg`` (and ``zip_file`` set): not
-        openable directly, so they are served by Stash at ``/image/{id}/image``.
-        """
-        files = image.get("visual_files") or image.get("files") or []
-        first = files[0] if files else {}
-        path = first.get("path")
-        if not thumbnail and path and not first.get("zip_file") and os.path.isfile(path):
-            try:
-                with open(path, "rb") as fh:
-                    return fh.read()
-            except OSError:
-                pass  # e.g. permissions: Stash itself can still serve it
-        kind = "thumbnail" if thumbnail else "image"
-        return self.fetch(f"/image/{image['id']}/{kind}", what=f"image {image['id']}")
 
 
 def fingerprint(file: dict, fp_type: str) -> str | None:
