@@ -17,11 +17,14 @@ import time
 from pathlib import Path
 
 from stash_sense.demo import scenario as demo
+from stash_sense.demo.samples import shared_dir
 from stash_sense.demo.server import DemoStash
 from stash_sense.stash import queries as Q
 from stash_sense.worker.launcher import stop_worker
 
-PACK = "test-mbf128"
+# The small test pack from ../shared/models when it is there; else the published pack, whose models
+# are downloaded (sha256-checked) on first use.
+PACK = "test-mbf128" if (shared_dir() / "models").is_dir() else "stash-sense-v1"
 
 
 def operation(server: DemoStash, args: dict) -> dict:

@@ -9,11 +9,11 @@ gallery, and a stranger who is in no database.
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stash_sense.demo.samples import lfw_dir
 from stash_sense.demo.seed import DEFAULT_ENDPOINT, make_zip
 
 REFERENCE_IMAGES = 4  # images per identity in the reference database (never shown in galleries)
@@ -58,15 +58,10 @@ GALLERIES: list[tuple[str, dict[str, int], bool, list[str]]] = [
 ]
 
 
-def lfw_dir() -> Path:
-    shared = Path(os.environ.get("STASH_SENSE_SHARED", Path(__file__).resolve().parents[3] / "shared"))
-    return shared / "datasets" / "lfw_deepfunneled"
-
-
 def _images(folder: str) -> list[Path]:
     found = sorted((lfw_dir() / folder).glob("*.jpg"))
     if not found:
-        raise FileNotFoundError(f"no LFW images for {folder} under {lfw_dir()} (set STASH_SENSE_SHARED)")
+        raise FileNotFoundError(f"no LFW images for {folder} under {lfw_dir()}")
     return found
 
 
