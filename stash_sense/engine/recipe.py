@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
-from insightface.utils import face_align
 
 # insightface's estimate_norm calls SimilarityTransform.estimate, deprecated in scikit-image 0.26;
 # the result is unchanged, the warning would only clutter Stash's log.
@@ -61,6 +60,8 @@ class Recipe:
 def align_face(image_rgb: np.ndarray, landmarks: np.ndarray, bbox: np.ndarray, recipe: Recipe) -> np.ndarray:
     """Cut one face out of an RGB image as the recipe says (uint8 RGB, crop_size square)."""
     if recipe.alignment == "norm_crop":
+        from insightface.utils import face_align  # here: importing insightface costs ~1 s
+
         return face_align.norm_crop(image_rgb, np.asarray(landmarks, np.float32), recipe.crop_size)
     return _bbox_crop(image_rgb, bbox, recipe.crop_size)
 
