@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from stash_sense.cli_bulk import add_bulk_commands
@@ -21,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     add_eval_commands(commands, add_engine_options, engine_from)
     add_bulk_commands(commands, add_engine_options, engine_from)
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         return args.run(args)
     except (RuntimeError, ValueError, OSError) as exc:

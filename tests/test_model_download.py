@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import zipfile
 
 import numpy as np
@@ -47,13 +48,14 @@ def _runs(path) -> bool:
     return bool(np.allclose(out, onnx.numpy_helper.to_array(onnx.load(path).graph.initializer[0])))
 
 
-def test_downloaded_once_verified_and_then_found_locally(httpserver, isolated_data_dir, capsys):
+def test_downloaded_once_verified_and_then_found_locally(httpserver, isolated_data_dir, caplog):
+    caplog.set_level(logging.INFO, logger="stash_sense")
     httpserver.expect_request("/models/probe.onnx").respond_with_data(MODEL)
     spec = _spec(httpserver)
     path = resolve_model(spec)
     assert path == isolated_data_dir / "models" / "probe" / "probe.onnx"
     assert path.read_bytes() == MODEL and _runs(path)
-    assert "downloading probe.onnx" in capsys.readouterr().err
+    assert "downloading probe.onnx" in caplog.text
     assert not list(path.parent.glob("*.part"))
     assert resolve_model(spec) == path
     assert len(httpserver.log) == 1  # the second call found the verified file

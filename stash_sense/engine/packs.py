@@ -8,8 +8,8 @@ first use (resumable, sha256-verified) into ``data/models``.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -18,6 +18,8 @@ from pathlib import Path
 from stash_sense import paths
 from stash_sense.engine.fetch import FetchError, checksum_matches, download, file_sha256
 from stash_sense.engine.recipe import Recipe
+
+log = logging.getLogger(__name__)  # the plugin routes it to Stash's log, the CLI to stderr
 
 PACK_DIR = Path(__file__).resolve().parent / "packs"
 DEFAULT_PACK = "stash-sense-v1"
@@ -181,7 +183,6 @@ def _stderr_progress(label: str):
         percent = int(done * 100 / total) if total else -1
         if percent != state["last"] and (percent % 5 == 0 or percent < 0):
             state["last"] = percent
-            print(f"downloading {label}: {done / 1e6:.1f} MB" + (f" ({percent}%)" if total else ""),
-                  file=sys.stderr)
+            log.info("downloading %s: %.1f MB%s", label, done / 1e6, f" ({percent}%)" if total else "")
 
     return report
