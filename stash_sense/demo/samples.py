@@ -19,7 +19,8 @@ ARCHIVE_TOP = "lfw-deepfunneled"
 
 
 def shared_dir() -> Path:
-    return Path(os.environ.get("STASH_SENSE_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+    # Resolved: the demo Stash records real paths, and ../shared may well be a symlink.
+    return Path(os.environ.get("STASH_SENSE_SHARED", Path(__file__).resolve().parents[3] / "shared")).resolve()
 
 
 def lfw_dir(url: str | None = None) -> Path:
