@@ -84,14 +84,9 @@ class LazyService:
         self._service: Any = None
 
     def database_version(self) -> str | None:
-        import json
+        from stash_sense.plugin import engine_access
 
-        from stash_sense import databases
-
-        versions = []
-        for path in databases.database_paths():
-            versions.append(str(json.loads((path / "manifest.json").read_text()).get("version")))
-        return " + ".join(versions) or None
+        return engine_access.database_info()["version"]
 
     def __getattr__(self, name: str) -> Any:
         if name in ("analyze", "identify_analyzed", "info"):

@@ -127,8 +127,3 @@ def _suggestable(person: dict) -> dict:
     keep = [c for c in person["candidates"] if c["band"] != "low" and not c["rejected"]]
     return {**person, "candidates": keep}
 
-
-def database_info(identifier) -> dict:
-    versions = [db.version for db in identifier.databases]
-    return {"version": " + ".join(versions) if versions else None,
-            "performers": len({uid for db in identifier.databases for uid in db.performers})}

@@ -14,7 +14,7 @@ import time
 
 from stash_sense.plugin import engine_access, images
 from stash_sense.plugin import protocol as log
-from stash_sense.plugin.identify import _suggestable, database_info, describe_persons
+from stash_sense.plugin.identify import _suggestable, describe_persons
 from stash_sense.plugin.journal import Journal
 from stash_sense.plugin.performers import PerformerResolver
 from stash_sense.plugin.scene_source import frame_crop, primary_file, screenshot, video_source
@@ -55,7 +55,7 @@ def identify_scene_target(client: StashClient, settings: Settings, journal: Jour
                                journal.rejected("scene", str(scene_id)))
     for entry, scene_person in zip(persons, result.persons):
         _add_time(entry, scene_person, (video, headers, result.sampling.info), shot, SCREENSHOT)
-    version = database_info(identifier)
+    version = engine_access.database_info()
     journal.store_suggestions("scene", str(scene_id), [_suggestable(p) for p in persons if not p["unknown"]],
                               version["version"])
     log.info(f"Stash Sense: {len(persons)} person(s) in scene {scene_id} ({time.monotonic() - started:.1f}s)")
