@@ -7,10 +7,11 @@ enrollment database built from the user's own performers (``data/local_db``).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from stash_sense import paths
-from stash_sense.engine.database import FaceDatabase, load_database
+from stash_sense.engine.database import MEMORY_MODES, FaceDatabase, load_database
 from stash_sense.engine.packs import Pack
 
 
@@ -30,6 +31,15 @@ def database_paths() -> list[Path]:
     return [p for p in found if p is not None and (p / "manifest.json").exists()]
 
 
+def memory_mode() -> str:
+    """``STASH_SENSE_MEMORY=low`` (the plugin's "Low memory" setting sets it): only the first
+    embedder's search graph in memory, see ``engine.database.MEMORY_MODES``."""
+    mode = os.environ.get("STASH_SENSE_MEMORY", "").strip().lower() or "full"
+    if mode not in MEMORY_MODES:
+        raise ValueError(f"STASH_SENSE_MEMORY must be one of {', '.join(MEMORY_MODES)}, not {mode!r}")
+    return mode
+
+
 def open_databases(pack: Pack) -> list[FaceDatabase]:
     """Every database usable with ``pack``; one built for another pack raises DatabaseError."""
-    return [load_database(path, pack) for path in database_paths()]
+    return [load_database(path, pack, memory_mode()) for path in database_paths()]

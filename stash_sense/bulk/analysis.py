@@ -32,6 +32,7 @@ class PreparedGallery:
     errors: list[dict] = field(default_factory=list)  # images that could not be read
     failure: str | None = None  # the whole gallery could not be read
     analysed: dict[str, dict] = field(default_factory=dict)  # image id -> analysed image (after inference)
+    links: dict[str, set[str]] | None = None  # its performers and tags when read; None: unknown
 
     @property
     def id(self) -> str:

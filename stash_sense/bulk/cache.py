@@ -27,8 +27,10 @@ from stash_sense.stash.client import fingerprint
 FORMAT = 1  # bump when the stored JSON shape changes
 FINGERPRINT_ORDER = ("oshash", "md5", "phash")
 
+# synchronous=NORMAL: a power cut can lose the last analyses (they are inferred again), not corrupt.
 SCHEMA = """
 PRAGMA journal_mode=WAL;
+PRAGMA synchronous=NORMAL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS analysed (file_key TEXT PRIMARY KEY, result TEXT NOT NULL, created_at REAL NOT NULL);
 """

@@ -1,8 +1,11 @@
-"""Batched reads from Stash: the images of many galleries in one query.
+"""Batched reads from Stash: the images of many galleries, and their current performers and tags,
+in one query.
 
 One ``findImages`` per gallery would cost a round trip (and, in Stash, a query plan) per gallery,
 which dominates a warm run where no inference is left to do. Galleries are grouped until their
-images add up to ``BATCH_IMAGES``; a gallery bigger than that is read alone, page by page.
+images add up to ``BATCH_IMAGES``; a gallery bigger than that is read alone, page by page. The
+links come with the images (a second root field) so the write-back knows what is already there
+without a request of its own, and the bulk job's reader thread does every read.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from stash_sense.stash import queries as Q
-from stash_sense.stash.client import StashClient
+from stash_sense.stash.client import StashClient, link_sets
 
 BATCH_IMAGES = 2000
 BATCH_GALLERIES = 50
@@ -25,6 +28,7 @@ query StashSenseBulkGalleryImages($gallery_ids: [ID!], $filter: FindFilterType) 
     + """      galleries { id }
     }
   }
+  findGalleries(ids: $gallery_ids, filter: { per_page: -1 }) { galleries { id performers { id } tags { id } } }
 }
 """
 )
@@ -45,19 +49,22 @@ def batches(galleries: list[dict]) -> Iterator[list[dict]]:
         yield group
 
 
-def images_of(client: StashClient, galleries: list[dict]) -> dict[str, list[dict]]:
-    """``{gallery id: images sorted by path}`` for a batch from ``batches``."""
+Links = dict[str, dict[str, set[str]]]  # gallery id -> {"performer": ids, "tag": ids}
+
+
+def images_of(client: StashClient, galleries: list[dict]) -> tuple[dict[str, list[dict]], Links]:
+    """``{gallery id: images sorted by path}`` and the galleries' links, for a batch from ``batches``."""
     ids = [str(g["id"]) for g in galleries]
     if len(ids) == 1 and int(galleries[0].get("image_count") or 0) > BATCH_IMAGES:
-        return {ids[0]: list(client.gallery_images(ids[0]))}
+        return {ids[0]: list(client.gallery_images(ids[0]))}, client.links("gallery", ids)
     found = client.call(GALLERIES_IMAGES, {"gallery_ids": ids, "filter": {"per_page": -1, "sort": "path",
-                                                                         "direction": "ASC"}})["findImages"]
+                                                                         "direction": "ASC"}})
     out: dict[str, list[dict]] = {i: [] for i in ids}
-    for image in found["images"]:
+    for image in found["findImages"]["images"]:
         for gallery in image.get("galleries") or []:
             if str(gallery["id"]) in out:
                 out[str(gallery["id"])].append(image)
-    return out
+    return out, link_sets(found["findGalleries"]["galleries"])
 
 
 def select_galleries(client: StashClient, *, untagged: bool, tag_name: str | None) -> list[dict]:

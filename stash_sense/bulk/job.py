@@ -133,15 +133,15 @@ def _process(run: Run, todo: list[dict]) -> None:
     run.reporter.progress(run.summary.skipped / max(run.summary.galleries, 1))
     for window in windows(prefetch(lambda: _prepared(run, todo))):
         _analyse_window(run, window)
-        links = _links(run, window)
         for prepared in window:
-            _finish_one(run, prepared, links.get(prepared.id))
+            _finish_one(run, prepared)
             done += 1
             run.reporter.progress((run.summary.skipped + done) / max(run.summary.galleries, 1))
 
 
 def _prepared(run: Run, todo: list[dict]) -> Iterator[PreparedGallery]:
-    """Galleries with their sampled images read from Stash and looked up in the cache (reader thread)."""
+    """Galleries with their sampled images and links read from Stash and looked up in the cache
+    (reader thread)."""
     for batch in fetch.batches(todo):
         try:
             found = fetch.images_of(run.client, batch)
@@ -151,11 +151,13 @@ def _prepared(run: Run, todo: list[dict]) -> Iterator[PreparedGallery]:
             yield _prepare_one(run, gallery, found)
 
 
-def _prepare_one(run: Run, gallery: dict, found: dict | None) -> PreparedGallery:
+def _prepare_one(run: Run, gallery: dict, found: tuple[dict, fetch.Links] | None) -> PreparedGallery:
+    gallery_id = str(gallery["id"])
     try:
-        images = found[str(gallery["id"])] if found is not None else fetch.images_of(run.client, [gallery])[
-            str(gallery["id"])]
-        return prepare(run.client, gallery, sample(images, run.options.max_images), run.cache)
+        images, links = found if found is not None else fetch.images_of(run.client, [gallery])
+        prepared = prepare(run.client, gallery, sample(images[gallery_id], run.options.max_images), run.cache)
+        prepared.links = links.get(gallery_id)
+        return prepared
     except StashError as exc:
         failed = PreparedGallery(gallery, [])
         failed.failure = str(exc)
@@ -175,20 +177,11 @@ def _analyse_window(run: Run, window: list[PreparedGallery]) -> None:
         _analyse_window(run, [prepared])
 
 
-def _links(run: Run, window: list[PreparedGallery]) -> dict[str, dict[str, set[str]]]:
-    """Current performers/tags of the window's galleries in one query (most need no write at all)."""
-    ids = [p.id for p in window if p.failure is None]
-    try:
-        return run.client.links("gallery", ids) if ids else {}
-    except StashError:
-        return {}  # each gallery's write-back reads its own links
-
-
-def _finish_one(run: Run, prepared: PreparedGallery, links: dict | None) -> None:
+def _finish_one(run: Run, prepared: PreparedGallery) -> None:
     """Identify, write and record one gallery; a failure is logged and the run goes on."""
     started = time.monotonic()
     try:
-        line = _identify_and_write(run, prepared, links)
+        line = _identify_and_write(run, prepared)
     except Exception as exc:
         run.summary.errors += 1
         run.summary.failed_galleries.append(prepared.id)
@@ -200,7 +193,7 @@ def _finish_one(run: Run, prepared: PreparedGallery, links: dict | None) -> None
     run.reporter.info(f"{line} ({time.monotonic() - started:.2f}s)")
 
 
-def _identify_and_write(run: Run, prepared: PreparedGallery, links: dict | None) -> str:
+def _identify_and_write(run: Run, prepared: PreparedGallery) -> str:
     if prepared.failure:
         raise GalleryFailed(prepared.failure)
     results = prepared.results()
@@ -216,8 +209,8 @@ def _identify_and_write(run: Run, prepared: PreparedGallery, links: dict | None)
     group = run.service.identify_analyzed(results) if results else {"persons": [], "faces": 0}
     run.summary.faces += int(group.get("faces") or 0)
     decision = decide(group, run.options.auto, run.options.review, run.journal.rejected("gallery", prepared.id))
-    added = _write_matches(run, prepared, decision, links)
-    review = _write_review(run, prepared, decision, links)
+    added = _write_matches(run, prepared, decision, prepared.links)
+    review = _write_review(run, prepared, decision, prepared.links)
     if not run.options.dry_run:
         run.ledger.mark(prepared.id, run.signature, "done", run.bulk_run_id,
                         {"added": added, "review": review, "unknown": decision.unknown})

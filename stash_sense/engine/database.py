@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from voyager import Index, Space, StorageDataType
 
+from stash_sense.engine.disk_vectors import DiskVectors
 from stash_sense.engine.fetch import checksum_matches, file_sha256
 from stash_sense.engine.packs import Pack
 
@@ -33,6 +34,9 @@ LEGACY_EXPECTED_MODELS = {"alignment": "insightface_norm_crop_5point", "flip_ave
 LEGACY_DETECTORS = ("buffalo_sc", "retinaface", "scrfd")
 # Voyager metadata (19 bytes) + hnswlib header up to cur_element_count (offset 35, 8 bytes).
 VOYAGER_HEADER = 43
+# "full": every embedder's Voyager index in memory and searched. "low": only the pack's first
+# embedder's; the others' stored vectors are read from disk to score its candidates exactly.
+MEMORY_MODES = ("full", "low")
 
 
 class DatabaseError(RuntimeError):
@@ -47,7 +51,7 @@ class FaceDatabase:
     manifest: dict
     faces: list[str | None]
     performers: dict[str, dict]
-    indices: dict[str, Index]
+    indices: dict[str, Index | DiskVectors]
 
     @property
     def version(self) -> str:
@@ -71,12 +75,22 @@ class FaceDatabase:
 
     def face_ids(self, universal_id: str) -> list[int]:
         """Voyager ids of a performer's faces (ids absent from the indices are left out)."""
-        return [i for i in self._faces_by_performer.get(universal_id, []) if i in self.indices_ids]
+        return [i for i in self._faces_by_performer.get(universal_id, []) if self._in_every_index[i]]
 
     @cached_property
-    def indices_ids(self) -> set[int]:
-        sets = [set(index.ids) for index in self.indices.values()]
-        return set.intersection(*sets) if sets else set()
+    def _in_every_index(self) -> np.ndarray:
+        """Face id -> stored in every index (one byte per face, not a set of ~28 B ints)."""
+        present = np.full(len(self.faces), bool(self.indices))
+        for index in self.indices.values():
+            ids = index.ids if isinstance(index, DiskVectors) else np.fromiter(index.ids, np.int64, len(index))
+            here = np.zeros(len(self.faces), bool)
+            here[ids[(ids >= 0) & (ids < len(self.faces))]] = True
+            present &= here
+        return present
+
+    def searchable(self) -> dict[str, Index]:
+        """The indices whose graph is loaded (all of them unless loaded with ``memory="low"``)."""
+        return {name: index for name, index in self.indices.items() if isinstance(index, Index)}
 
     def universal_id(self, face_id: int) -> str | None:
         return self.faces[face_id] if 0 <= face_id < len(self.faces) else None
@@ -92,8 +106,14 @@ class FaceDatabase:
                 "size_mb": round(sum(p.stat().st_size for p in self.path.iterdir() if p.is_file()) / 1e6, 2)}
 
 
-def load_database(path: Path, pack: Pack) -> FaceDatabase:
-    """Load a database folder for use with ``pack``; refuse it when the two do not agree."""
+def load_database(path: Path, pack: Pack, memory: str = "full") -> FaceDatabase:
+    """Load a database folder for use with ``pack``; refuse it when the two do not agree.
+
+    ``memory="low"`` keeps only the first embedder's search graph resident (see MEMORY_MODES):
+    read-only use, for machines where the full graphs do not fit.
+    """
+    if memory not in MEMORY_MODES:
+        raise ValueError(f"memory must be one of {MEMORY_MODES}, not {memory!r}")
     path = Path(path)
     manifest = read_manifest(path)
     check_compatible(manifest, pack)
@@ -103,9 +123,11 @@ def load_database(path: Path, pack: Pack) -> FaceDatabase:
     performers = json.loads((path / "performers.json").read_text())
     if (path / "performers.db").exists():
         _merge_performers_db(path / "performers.db", performers)
-    indices = {}
+    indices: dict[str, Index | DiskVectors] = {}
+    searched = pack.embedders[0].name
     for name, index_file in index_files(manifest, pack).items():
-        indices[name] = _load_index(path / index_file)
+        indices[name] = _load_index(path / index_file) if memory == "full" or name == searched else DiskVectors(
+            path / index_file)
         expected = pack.embedder(name).dim
         if indices[name].num_dimensions != expected:
             raise DatabaseError(f"{index_file} has {indices[name].num_dimensions} dimensions, "

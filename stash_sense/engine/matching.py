@@ -2,13 +2,15 @@
 
 Each embedder's vectors are unit length, so a fused face is the concatenation of its per-embedder
 vectors scaled by sqrt(weight / total weight): the dot product of two fused faces is the weighted
-mean of the per-embedder cosine similarities. Neighbours come from each Voyager index; their exact
-similarity in every embedder is then recomputed from the stored vectors, so a face found by one
-embedder only is not scored with a made-up penalty.
+mean of the per-embedder cosine similarities. Neighbours come from each searched Voyager index
+(every one, or only the first embedder's in low-memory mode); their exact similarity in every
+embedder is then recomputed from the stored vectors, so a face found by one embedder only is not
+scored with a made-up penalty.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +19,7 @@ from stash_sense.engine.database import FaceDatabase
 from stash_sense.engine.packs import Pack
 
 DEFAULT_K = 50
+FUSED_CACHE = 1024  # performers; ~14 KB each for two 512-d embedders and ~3.4 faces
 
 
 def embedder_weights(pack: Pack) -> dict[str, float]:
@@ -111,6 +114,7 @@ class Matcher:
         self.k = k
         self._members = canonical_ids(databases)
         self._canonical = {member: uid for uid, members in self._members.items() for member in members}
+        self._fused_cached = functools.lru_cache(maxsize=FUSED_CACHE)(self._fused_vectors)
 
     def __len__(self) -> int:
         return sum(len(db.faces) for db in self.databases)
@@ -144,38 +148,58 @@ class Matcher:
         return [self._rank(found) for found in per_face]
 
     def fused_vectors(self, universal_id: str) -> np.ndarray:
-        """Every stored face of a performer, fused: used to score persons exactly."""
+        """Every stored face of a performer, fused (read-only): used to score persons exactly.
+
+        Kept for the last FUSED_CACHE performers: a library's galleries keep meeting the same
+        performers, and the databases a matcher searches never change under it.
+        """
+        return self._fused_cached(universal_id)
+
+    def _fused_vectors(self, universal_id: str) -> np.ndarray:
         rows = []
         for db in self.databases:
             ids = [i for member in self.members(universal_id) for i in db.face_ids(member)]
             if ids:
                 rows.append(fuse({n: np.asarray(index.get_vectors(ids), np.float32)
                                   for n, index in db.indices.items()}, self.weights))
-        return np.concatenate(rows) if rows else np.zeros((0, 1), np.float32)
+        vectors = np.concatenate(rows) if rows else np.zeros((0, 1), np.float32)
+        vectors.flags.writeable = False
+        return vectors
 
     def _search(self, db: FaceDatabase, embeddings: dict[str, np.ndarray]) -> list[list[tuple[str, float]]]:
-        if not len(db.faces) or not any(len(i) for i in db.indices.values()):
-            return [[] for _ in range(len(next(iter(embeddings.values()))))]
-        k = min(self.k, min(len(index) for index in db.indices.values()))
-        neighbours, weights = {}, dict(self.weights)
-        for name, index in db.indices.items():
+        rows = len(next(iter(embeddings.values())))
+        searchable = db.searchable()
+        if not len(db.faces) or not any(len(i) for i in searchable.values()):
+            return [[] for _ in range(rows)]
+        k = min(self.k, min(len(index) for index in searchable.values()))
+        neighbours, broken = [], set()
+        for name, index in searchable.items():
             ids, distances = index.query(np.asarray(embeddings[name], np.float32), k=k)
-            neighbours[name] = np.atleast_2d(ids)
-            if degenerate(np.atleast_2d(distances)[0]) and len(db.indices) > 1:
-                weights[name] = 0.0  # fall back to the healthy embedder(s)
+            neighbours.append(np.atleast_2d(ids))
+            if degenerate(np.atleast_2d(distances)[0]):
+                broken.add(name)
         results = []
-        for row in range(len(next(iter(neighbours.values())))):
-            candidates = sorted({int(i) for ids in neighbours.values() for i in ids[row]})
+        for row in range(rows):
+            candidates = sorted({int(i) for ids in neighbours for i in ids[row]})
             candidates = [i for i in candidates if db.universal_id(i) is not None]
             if not candidates:
                 results.append([])
                 continue
-            stored = fuse({n: np.asarray(index.get_vectors(candidates), np.float32)
-                           for n, index in db.indices.items()}, weights)
-            query = fuse({n: embeddings[n][row] for n in db.indices}, weights)
-            similarities = stored @ query
+            cosines = {n: np.asarray(index.get_vectors(candidates), np.float32) @ np.asarray(embeddings[n][row],
+                                                                                          np.float32)
+                       for n, index in db.indices.items()}
+            if row == 0:  # embedders not searched are checked on the candidates' similarities
+                broken |= {n for n in cosines if n not in searchable and degenerate(1.0 - cosines[n])}
+            similarities = self._weighted(cosines, broken)
             results.append([(db.universal_id(i), float(s)) for i, s in zip(candidates, similarities)])
         return results
+
+    def _weighted(self, cosines: dict[str, np.ndarray], broken: set[str]) -> np.ndarray:
+        """Weighted mean of the embedders' cosines; a degenerate embedder is left out while a
+        healthy one remains (Stash Sense's fallback)."""
+        weights = {n: self.weights[n] for n in cosines if n not in broken} or {n: self.weights[n] for n in cosines}
+        total = sum(weights.values())
+        return sum(cosines[n] * (w / total) for n, w in weights.items())
 
     @staticmethod
     def _rank(found: dict[str, list[float]]) -> list[PerformerMatch]:

@@ -7,6 +7,7 @@ download_db, enroll_local, undo_last_run, and the bulk modes (``bulk.py``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
@@ -40,7 +41,10 @@ class Context:
 
     @cached_property
     def settings(self) -> settings_mod.Settings:
-        return settings_mod.from_stash(self.client.plugin_settings())
+        """Read once per call; "Low memory" reaches the engine worker through its environment."""
+        settings = settings_mod.from_stash(self.client.plugin_settings())
+        os.environ["STASH_SENSE_MEMORY"] = "low" if settings.low_memory else "full"
+        return settings
 
     @cached_property
     def journal(self) -> Journal:

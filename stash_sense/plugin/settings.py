@@ -50,6 +50,10 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "sceneMarkers": ("BOOLEAN", "Scene markers at first appearance",
                      "When a performer is added to a scene, also add a scene marker (titled with the "
                      "performer's name) where they first appear. Undo removes it."),
+    "lowMemory": ("BOOLEAN", "Low memory",
+                  "Keep one model's search index in memory and read the other model's face vectors from "
+                  "disk when scoring (the published database needs about half the memory; candidates then "
+                  "come from one model's search, scored by both). For machines with little RAM."),
 }
 
 
@@ -66,6 +70,7 @@ class Settings:
     max_images_per_gallery: int = DEFAULT_MAX_IMAGES
     scene_frames: int = DEFAULT_SCENE_FRAMES
     scene_markers: bool = False
+    low_memory: bool = False
 
     def thresholds(self, calibrated: dict[str, float]) -> dict[str, float]:
         """Effective auto/review thresholds: settings override the calibrated ones; review <= auto."""
@@ -122,4 +127,5 @@ def from_stash(raw: dict | None) -> Settings:
         max_images_per_gallery=_count(raw.get("maxImagesPerGallery"), DEFAULT_MAX_IMAGES),
         scene_frames=_count(raw.get("sceneFrames"), DEFAULT_SCENE_FRAMES),
         scene_markers=_flag(raw.get("sceneMarkers"), False),
+        low_memory=_flag(raw.get("lowMemory"), False),
     )

@@ -412,13 +412,7 @@ class StashClient:
             found = [s for s in (self.call(Q.SCENE_LINKS, {"id": i})["findScene"] for i in ids) if s]
         else:
             raise ValueError(f"unknown target type {target_type!r}")
-        out = {
-            str(o["id"]): {
-                "performer": {str(p["id"]) for p in o["performers"]},
-                "tag": {str(t["id"]) for t in o["tags"]},
-            }
-            for o in found
-        }
+        out = link_sets(found)
         missing = [i for i in ids if i not in out]
         if missing:
             raise StashNotFound(f"Stash has no {target_type} with id {', '.join(missing)}")
@@ -559,3 +553,9 @@ def get_client(
 def reset_clients() -> None:
     """Forget cached clients (tests, or after credentials change)."""
     _CLIENTS.clear()
+
+
+def link_sets(objects: list[dict]) -> dict[str, dict[str, set[str]]]:
+    """``{id: {"performer": {ids}, "tag": {ids}}}`` from objects read with ``performers { id } tags { id }``."""
+    return {str(o["id"]): {"performer": {str(p["id"]) for p in o["performers"]},
+                           "tag": {str(t["id"]) for t in o["tags"]}} for o in objects}

@@ -1,9 +1,10 @@
 """What a running worker serves, so a client can tell whether it is the worker it needs.
 
-``build_id`` changes when the code, the pack definitions, the Python or the model folder differ
-(a plugin update must not keep talking to an old worker). ``database_fingerprint`` changes when a
-database on disk is installed, switched, rolled back or enrolled into; the worker compares it
-before every request and reloads its databases, keeping the loaded models.
+``build_id`` changes when the code, the pack definitions, the Python, the model folder or the
+memory mode differ (a plugin update must not keep talking to an old worker).
+``database_fingerprint`` changes when a database on disk is installed, switched, rolled back or
+enrolled into; the worker compares it before every request and reloads its databases, keeping the
+loaded models.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ WORKER_CODE = ("engine", "worker", "databases.py", "paths.py", "__init__.py")
 
 def build_id() -> str:
     digest = hashlib.sha256()
-    for part in (PROTOCOL_VERSION, __version__, sys.executable, os.environ.get("STASH_SENSE_MODEL_DIR", "")):
+    for part in (PROTOCOL_VERSION, __version__, sys.executable, os.environ.get("STASH_SENSE_MODEL_DIR", ""),
+                 os.environ.get("STASH_SENSE_MEMORY", "")):
         digest.update(f"{part}\0".encode())
     for path in _code_files():
         stat = path.stat()

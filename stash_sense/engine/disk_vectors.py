@@ -1,0 +1,113 @@
+"""The vectors stored in a Voyager index file, read from disk when asked for; no graph in memory.
+
+Low-memory mode searches one embedder's Voyager index and scores the candidates exactly in every
+embedder. The other indices are only ever asked for the stored vectors of those candidates, so
+their search graphs need not be resident: this reads those vectors straight from the saved file
+(``pread``, through the page cache, which the kernel can reclaim) for a few hundred bytes of
+memory per 1,000 faces instead of Voyager's ~620 B (E4M3) or ~2,160 B (float32) per face.
+
+Layout (voyager ``Metadata.h`` + hnswlib ``saveIndex``, see docs/stash-sense-db-format.md A7): a
+19-byte Voyager header, the hnswlib header, then one fixed-size level-0 record per element holding
+its links, its vector at ``offsetData`` and its label (the face id) at ``label_offset``.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+from voyager import StorageDataType
+
+VOYAGER_METADATA = 19
+HNSW_HEADER = 96  # offsetLevel0 .. ef_construction, before the level-0 records
+LABEL_CHUNK_BYTES = 8 << 20
+
+
+def _e4m3_table() -> np.ndarray:
+    """Voyager's E4M3 byte -> float (its ``ALL_E4M3_VALUES``). Its bit-field puts the sign in bit
+    0, the exponent in bits 1-4 and the mantissa in bits 5-7; exponent 0 is subnormal (2**-7)."""
+    table = np.empty(256, np.float32)
+    for byte in range(256):
+        sign, exponent, mantissa = byte & 1, (byte >> 1) & 0xF, byte >> 5
+        value = (mantissa / 8 + (exponent > 0)) * 2.0 ** (exponent - 7)
+        table[byte] = np.nan if (exponent, mantissa) == (15, 7) else (-value if sign else value)
+    return table
+
+
+E4M3_VALUES = _e4m3_table()
+# Storage type byte of the Voyager header -> bytes per dimension and decoder.
+DECODERS = {
+    int(StorageDataType.Float32.value): (4, lambda raw: raw.view("<f4")),
+    int(StorageDataType.E4M3.value): (1, lambda raw: E4M3_VALUES[raw]),
+    int(StorageDataType.Float8.value): (1, lambda raw: raw.view(np.int8).astype(np.float32) * np.float32(1 / 127)),
+}
+
+
+class DiskVectors:
+    """Read-only stand-in for a Voyager ``Index`` that offers what exact scoring needs:
+    ``ids``, ``len``, ``num_dimensions``, ``storage_data_type`` and ``get_vectors``."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = Path(file)
+        with open(self.file, "rb") as handle:
+            header = handle.read(VOYAGER_METADATA + HNSW_HEADER)
+        if len(header) < VOYAGER_METADATA + HNSW_HEADER or header[:4] != b"VOYA":
+            raise ValueError(f"{self.file} is not a Voyager index")
+        self.num_dimensions = struct.unpack_from("<i", header, 8)[0]
+        storage = header[13]
+        if storage not in DECODERS:
+            raise ValueError(f"{self.file}: unknown Voyager storage type {storage:#x}")
+        self.storage_data_type = StorageDataType(storage)
+        width, self._decode = DECODERS[storage]
+        count, self._record, label_offset, data_offset = struct.unpack_from("<QQQQ", header, 35)
+        self._vector_bytes = width * self.num_dimensions
+        self._start = VOYAGER_METADATA + HNSW_HEADER
+        self._data_offset = data_offset
+        self.ids = self._labels(count, label_offset).astype(np.int64)
+        self._order = np.argsort(self.ids, kind="stable")  # label lookup without a per-face dict
+        self._sorted = self.ids[self._order]
+        self._fd = os.open(self.file, os.O_RDONLY)
+
+    def _labels(self, count: int, label_offset: int) -> np.ndarray:
+        """Every record's label, read in chunks: peak memory stays one chunk, not the file."""
+        labels = np.empty(count, np.uint64)
+        per_chunk = max(1, LABEL_CHUNK_BYTES // self._record)
+        with open(self.file, "rb") as handle:
+            handle.seek(self._start)
+            for first in range(0, count, per_chunk):
+                rows = min(per_chunk, count - first)
+                chunk = np.frombuffer(handle.read(rows * self._record), np.uint8)
+                if chunk.size != rows * self._record:
+                    raise ValueError(f"{self.file} is truncated ({count} records expected)")
+                records = chunk.reshape(rows, self._record)[:, label_offset:label_offset + 8]
+                labels[first:first + rows] = np.ascontiguousarray(records).view("<u8").ravel()
+        return labels
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def get_vectors(self, ids: list[int]) -> np.ndarray:
+        """Stored (unit) vectors of ``ids``, as float32 rows in the order asked."""
+        out = np.empty((len(ids), self.num_dimensions), np.float32)
+        for position, row in enumerate(self._rows(ids)):
+            raw = os.pread(self._fd, self._vector_bytes, self._start + row * self._record + self._data_offset)
+            out[position] = self._decode(np.frombuffer(raw, np.uint8))
+        return out
+
+    def _rows(self, ids: list[int]) -> list[int]:
+        wanted = np.asarray(ids, np.int64)
+        at = np.minimum(np.searchsorted(self._sorted, wanted), max(len(self._sorted) - 1, 0))
+        if not len(self._sorted) or not np.array_equal(self._sorted[at], wanted):
+            missing = wanted[self._sorted[at] != wanted] if len(self._sorted) else wanted
+            raise KeyError(f"face id(s) {missing[:5].tolist()} not in {self.file.name}")
+        return self._order[at].tolist()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        self.close()
