@@ -11,7 +11,8 @@ finished, and redoes the rest without writing anything twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,7 @@ class GalleryFailed(RuntimeError):
 
 @dataclass
 class Run:
-    """What one run works with."""
+    """What one run (of galleries or of scenes) works with."""
 
     client: StashClient
     journal: Journal
@@ -52,7 +53,7 @@ class Run:
     signature: str = ""
     db_version: str | None = None
     bulk_run_id: int = 0
-    summary: Summary | None = None
+    summary: Any = None  # report.Summary (galleries) or scene_job.SceneSummary
 
 
 def run_bulk(client: StashClient, journal: Journal, service: Any, options: BulkOptions,
@@ -72,7 +73,7 @@ def run_bulk(client: StashClient, journal: Journal, service: Any, options: BulkO
                       + (f" (resuming run {run.bulk_run_id})" if run.summary.resumed else "")
                       + (" [dry run]" if options.dry_run else ""))
     _process(run, todo)
-    return _close_run(run)
+    return close_run(run)
 
 
 def database_version(service: Any) -> str:
@@ -89,10 +90,19 @@ def database_version(service: Any) -> str:
 
 
 def _open_run(run: Run, galleries: list[dict]) -> list[dict]:
-    """Start or resume the ledger and journal runs; the galleries left to do."""
-    options, summary = run.options, run.summary
-    summary.galleries = len(galleries)
+    options = run.options
+    run.summary.galleries = len(galleries)
     selection = f"untagged={options.untagged};tag={options.tag};force={options.force}"
+    return open_run(run, galleries, selection, lambda gallery: str(gallery["id"]))
+
+
+def open_run(run: Run, items: list[dict], selection: str, ledger_id: Callable[[dict], str]) -> list[dict]:
+    """Start or resume the ledger and journal runs (galleries and scenes alike); the items left to do.
+
+    A killed run of the same kind, signature and selection is resumed in its own journal run; a
+    resumed run skips what it finished, and without force, what was done with the same signature.
+    """
+    options, summary = run.options, run.summary
     interrupted = None if options.dry_run else run.ledger.interrupted_run(options.kind, run.signature, selection)
     journal: Any = run.journal
     if interrupted is not None and resumable(run.journal, interrupted["journal_run_id"]):
@@ -110,12 +120,12 @@ def _open_run(run: Run, galleries: list[dict]) -> list[dict]:
     skip = run.ledger.done_in(run.bulk_run_id)
     if not options.force:
         skip |= run.ledger.done_with(run.signature)
-    todo = [g for g in galleries if str(g["id"]) not in skip]
-    summary.skipped = len(galleries) - len(todo)
+    todo = [item for item in items if ledger_id(item) not in skip]
+    summary.skipped = len(items) - len(todo)
     return todo
 
 
-def _close_run(run: Run) -> dict:
+def close_run(run: Run) -> dict:
     result = run.summary.finish()
     if not run.options.dry_run:
         run.writeback.finish(result)
@@ -141,14 +151,25 @@ def _process(run: Run, todo: list[dict]) -> None:
 
 def _prepared(run: Run, todo: list[dict]) -> Iterator[PreparedGallery]:
     """Galleries with their sampled images and links read from Stash and looked up in the cache
-    (reader thread)."""
-    for batch in fetch.batches(todo):
-        try:
-            found = fetch.images_of(run.client, batch)
-        except StashError:  # one bad gallery must not fail its batch: read them one by one
-            found = None
-        for gallery in batch:
-            yield _prepare_one(run, gallery, found)
+    (reader thread). The next batch's query is already in flight while this one is handed out: in
+    a warm run nothing else hides Stash's answer time."""
+    batches = list(fetch.batches(todo))
+    with ThreadPoolExecutor(1, thread_name_prefix="stash-sense-batch") as pool:
+        reads = [pool.submit(_read_batch, run, batch) for batch in batches[:1]]
+        for number, batch in enumerate(batches):
+            if number + 1 < len(batches):
+                reads.append(pool.submit(_read_batch, run, batches[number + 1]))
+            found = reads[number].result()
+            reads[number] = None  # a batch's images are let go once handed out
+            for gallery in batch:
+                yield _prepare_one(run, gallery, found)
+
+
+def _read_batch(run: Run, batch: list[dict]) -> tuple[dict, fetch.Links] | None:
+    try:
+        return fetch.images_of(run.client, batch)
+    except StashError:  # one bad gallery must not fail its batch: read them one by one
+        return None
 
 
 def _prepare_one(run: Run, gallery: dict, found: tuple[dict, fetch.Links] | None) -> PreparedGallery:
@@ -264,7 +285,7 @@ def _write_review(run: Run, prepared: PreparedGallery, decision: Decision, links
     resolver: PerformerResolver = run.writeback.resolver
     on_target = set(links["performer"]) if links else run.client.links("gallery", [prepared.id])[prepared.id][
         "performer"]
-    pending = [m for m in decision.review if not _already_there(resolver, m, on_target)]
+    pending = [m for m in decision.review if not already_there(resolver, m, on_target)]
     if not pending:
         return []
     thresholds = {"auto": run.options.auto, "review": run.options.review}
@@ -280,7 +301,7 @@ def _write_review(run: Run, prepared: PreparedGallery, decision: Decision, links
     return [f"{name_of(m)} ({m.confidence:.2f})" for m in pending]
 
 
-def _already_there(resolver: PerformerResolver, match, on_target: set[str]) -> bool:
+def already_there(resolver: PerformerResolver, match, on_target: set[str]) -> bool:
     local = resolver.find_local(match.universal_id, match.record)
     return local is not None and str(local["id"]) in on_target
 

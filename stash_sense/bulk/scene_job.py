@@ -16,16 +16,13 @@ from typing import Any
 
 from stash_sense.bulk.cache import EmbeddingCache
 from stash_sense.bulk.decide import Decision, decide
-from stash_sense.bulk.job import name_of, resolve_performers
+from stash_sense.bulk.job import Run, already_there, close_run, name_of, open_run, resolve_performers
 from stash_sense.bulk.ledger import Ledger
 from stash_sense.bulk.options import BulkOptions
-from stash_sense.bulk.performers import PrefetchedResolver
 from stash_sense.bulk.report import Finishable, Reporter
-from stash_sense.bulk.resume import ResumingJournal, resumable
 from stash_sense.bulk.review import suggestion
 from stash_sense.bulk.scene_frames import SCREENSHOT, SceneFrames, scene_frames
 from stash_sense.plugin.journal import Journal
-from stash_sense.plugin.writeback import WriteBack
 from stash_sense.stash.client import StashClient
 
 KIND = "identify_scenes"
@@ -70,22 +67,6 @@ class SceneSummary(Finishable):
                 + (" [dry run]" if self.dry_run else ""))
 
 
-@dataclass
-class SceneRun:
-    client: StashClient
-    journal: Journal
-    service: Any
-    options: SceneOptions
-    reporter: Reporter
-    cache: EmbeddingCache
-    ledger: Ledger
-    summary: SceneSummary
-    writeback: WriteBack | None = None
-    signature: str = ""
-    db_version: str | None = None
-    bulk_run_id: int = 0
-
-
 def run_scenes(client: StashClient, journal: Journal, service: Any, options: SceneOptions,
                reporter: Reporter | None = None, cache: EmbeddingCache | None = None,
                ledger: Ledger | None = None) -> dict:
@@ -93,60 +74,28 @@ def run_scenes(client: StashClient, journal: Journal, service: Any, options: Sce
     from stash_sense.bulk.cache import engine_fingerprint
     from stash_sense.bulk.job import database_version
 
-    run = SceneRun(client, journal, service, options, reporter or Reporter(),
-                   cache or EmbeddingCache(engine_fingerprint(options.pack)), ledger or Ledger(),
-                   SceneSummary(dry_run=options.dry_run))
+    run = Run(client, journal, service, options, reporter or Reporter(),
+              cache or EmbeddingCache(engine_fingerprint(options.pack)), ledger or Ledger(),
+              summary=SceneSummary(dry_run=options.dry_run))
     run.db_version = database_version(service)
     run.signature = options.signature(run.db_version)
     scenes = list(client.iter_scenes(per_page=500))
-    todo = _open_run(run, scenes)
+    run.summary.scenes = len(scenes)
+    todo = open_run(run, scenes, f"scenes;force={options.force}", ledger_id)
     run.reporter.info(f"Stash Sense scenes: {len(todo)} of {len(scenes)} scenes to process"
                       + (f" (resuming run {run.bulk_run_id})" if run.summary.resumed else "")
                       + (" [dry run]" if options.dry_run else ""))
     for done, scene in enumerate(todo, 1):
         _one(run, scene)
         run.reporter.progress((run.summary.skipped + done) / max(run.summary.scenes, 1))
-    result = run.summary.finish()
-    if not options.dry_run:
-        run.writeback.finish(result)
-        run.ledger.finish_run(run.bulk_run_id, result)
-    run.reporter.progress(1.0)
-    run.reporter.info(run.summary.line())
-    return result
+    return close_run(run)
 
 
 def ledger_id(scene: dict) -> str:
     return f"scene:{scene['id']}"
 
 
-def _open_run(run: SceneRun, scenes: list[dict]) -> list[dict]:
-    """Start or resume the ledger and journal runs (as the gallery job does); the scenes left to do."""
-    options, summary = run.options, run.summary
-    summary.scenes = len(scenes)
-    selection = f"scenes;force={options.force}"
-    interrupted = None if options.dry_run else run.ledger.interrupted_run(KIND, run.signature, selection)
-    journal: Any = run.journal
-    if interrupted is not None and resumable(run.journal, interrupted["journal_run_id"]):
-        journal = ResumingJournal(run.journal, interrupted["journal_run_id"])
-    elif interrupted is not None:
-        interrupted = None
-    run.writeback = WriteBack(run.client, journal, KIND, dry_run=options.dry_run,
-                              create_performers=options.create_performers)
-    run.writeback.resolver = PrefetchedResolver(run.client)
-    summary.journal_run_id = run.writeback.run_id
-    if interrupted is not None:
-        run.bulk_run_id, summary.resumed = int(interrupted["id"]), True
-    elif not options.dry_run:
-        run.bulk_run_id = run.ledger.start_run(KIND, run.signature, selection, run.writeback.run_id)
-    skip = run.ledger.done_in(run.bulk_run_id)
-    if not options.force:
-        skip |= run.ledger.done_with(run.signature)
-    todo = [s for s in scenes if ledger_id(s) not in skip]
-    summary.skipped = len(scenes) - len(todo)
-    return todo
-
-
-def _one(run: SceneRun, scene: dict) -> None:
+def _one(run: Run, scene: dict) -> None:
     """Identify and write one scene; any failure is this scene's, logged, and the run goes on."""
     started = time.monotonic()
     try:
@@ -162,7 +111,7 @@ def _one(run: SceneRun, scene: dict) -> None:
     run.reporter.info(f"{line} ({time.monotonic() - started:.2f}s)")
 
 
-def _identify_and_write(run: SceneRun, scene: dict) -> str:
+def _identify_and_write(run: Run, scene: dict) -> str:
     from stash_sense.plugin.scene_source import screenshot, video_source
 
     scene_id = str(scene["id"])
@@ -202,7 +151,7 @@ def _add_time_ranges(group: dict, frames: SceneFrames) -> None:
                                  for a, b in time_ranges(frames.times, seen, duration)]
 
 
-def _write_matches(run: SceneRun, scene_id: str, decision: Decision, links: dict) -> list[str]:
+def _write_matches(run: Run, scene_id: str, decision: Decision, links: dict) -> list[str]:
     """Add the confident performers to the scene (plus, if set, a marker at each first appearance)."""
     from stash_sense.plugin.markers import add_marker, first_appearance
 
@@ -223,15 +172,11 @@ def _write_matches(run: SceneRun, scene_id: str, decision: Decision, links: dict
                     for m, p in performers]
 
 
-def _write_review(run: SceneRun, scene_id: str, decision: Decision, links: dict) -> list[str]:
+def _write_review(run: Run, scene_id: str, decision: Decision, links: dict) -> list[str]:
     """Store the review-band matches (with their time ranges) and tag the scene for review."""
     resolver = run.writeback.resolver
     on_target = set(links["performer"])
-    pending = []
-    for match in decision.review:
-        local = resolver.find_local(match.universal_id, match.record)
-        if local is None or str(local["id"]) not in on_target:
-            pending.append(match)
+    pending = [m for m in decision.review if not already_there(resolver, m, on_target)]
     if not pending:
         return []
     thresholds = {"auto": run.options.auto, "review": run.options.review}

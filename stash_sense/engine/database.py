@@ -92,6 +92,15 @@ class FaceDatabase:
         """The indices whose graph is loaded (all of them unless loaded with ``memory="low"``)."""
         return {name: index for name, index in self.indices.items() if isinstance(index, Index)}
 
+    @cached_property
+    def _owned(self) -> np.ndarray:
+        return np.array([uid is not None for uid in self.faces], bool)
+
+    def has_performer(self, face_ids: np.ndarray) -> np.ndarray:
+        """Which ids name a face of a performer (not a null gap, not past the end of faces.json)."""
+        inside = (face_ids >= 0) & (face_ids < len(self.faces))
+        return inside & self._owned[np.where(inside, face_ids, 0)] if len(self.faces) else inside
+
     def universal_id(self, face_id: int) -> str | None:
         return self.faces[face_id] if 0 <= face_id < len(self.faces) else None
 

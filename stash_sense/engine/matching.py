@@ -140,12 +140,26 @@ class Matcher:
     def match_faces(self, embeddings: dict[str, np.ndarray]) -> list[list[PerformerMatch]]:
         """For each query face (rows of ``embeddings[name]``), performers best first."""
         count = len(next(iter(embeddings.values()))) if embeddings else 0
-        per_face: list[dict[str, list[float]]] = [{} for _ in range(count)]
-        for db in self.databases:
-            for row, sims in enumerate(self._search(db, embeddings)):
-                for uid, similarity in sims:
-                    per_face[row].setdefault(self.canonical(uid), []).append(similarity)
+        per_face: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(count)]
+        codes, _ = self._performer_codes
+        for db, db_codes in zip(self.databases, codes):
+            for row, (face_ids, similarities) in enumerate(self._search(db, embeddings)):
+                per_face[row].append((db_codes[face_ids], similarities))
         return [self._rank(found) for found in per_face]
+
+    @functools.cached_property
+    def _performer_codes(self) -> tuple[list[np.ndarray], list[str]]:
+        """Per database, face id -> number of its (canonical) performer, -1 for none; and the
+        performers by number. Ranking then groups a face's neighbours with numpy, not dicts."""
+        number: dict[str, int] = {}
+        codes = []
+        for db in self.databases:
+            db_codes = np.full(len(db.faces), -1, np.int32)
+            for face_id, uid in enumerate(db.faces):
+                if uid is not None:
+                    db_codes[face_id] = number.setdefault(self.canonical(uid), len(number))
+            codes.append(db_codes)
+        return codes, list(number)
 
     def fused_vectors(self, universal_id: str) -> np.ndarray:
         """Every stored face of a performer, fused (read-only): used to score persons exactly.
@@ -166,11 +180,13 @@ class Matcher:
         vectors.flags.writeable = False
         return vectors
 
-    def _search(self, db: FaceDatabase, embeddings: dict[str, np.ndarray]) -> list[list[tuple[str, float]]]:
+    def _search(self, db: FaceDatabase, embeddings: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per query face: the candidate face ids (with a performer) and their fused similarity."""
         rows = len(next(iter(embeddings.values())))
         searchable = db.searchable()
+        nothing = (np.zeros(0, np.int64), np.zeros(0, np.float64))
         if not len(db.faces) or not any(len(i) for i in searchable.values()):
-            return [[] for _ in range(rows)]
+            return [nothing] * rows
         k = min(self.k, min(len(index) for index in searchable.values()))
         neighbours, broken = [], set()
         for name, index in searchable.items():
@@ -178,20 +194,23 @@ class Matcher:
             neighbours.append(np.atleast_2d(ids))
             if degenerate(np.atleast_2d(distances)[0]):
                 broken.add(name)
+        found = np.concatenate(neighbours, axis=1).astype(np.int64)
+        found = np.where(db.has_performer(found), found, -1)  # gaps and ids past faces.json never match
+        everyone = np.unique(found[found >= 0])
+        if not everyone.size:
+            return [nothing] * rows
+        stored = {n: np.asarray(index.get_vectors(everyone.tolist()), np.float32) for n, index in db.indices.items()}
         results = []
         for row in range(rows):
-            candidates = sorted({int(i) for ids in neighbours for i in ids[row]})
-            candidates = [i for i in candidates if db.universal_id(i) is not None]
-            if not candidates:
-                results.append([])
+            candidates = np.unique(found[row][found[row] >= 0])
+            if not candidates.size:
+                results.append(nothing)
                 continue
-            cosines = {n: np.asarray(index.get_vectors(candidates), np.float32) @ np.asarray(embeddings[n][row],
-                                                                                          np.float32)
-                       for n, index in db.indices.items()}
+            at = np.searchsorted(everyone, candidates)
+            cosines = {n: vectors[at] @ np.asarray(embeddings[n][row], np.float32) for n, vectors in stored.items()}
             if row == 0:  # embedders not searched are checked on the candidates' similarities
                 broken |= {n for n in cosines if n not in searchable and degenerate(1.0 - cosines[n])}
-            similarities = self._weighted(cosines, broken)
-            results.append([(db.universal_id(i), float(s)) for i, s in zip(candidates, similarities)])
+            results.append((candidates, self._weighted(cosines, broken).astype(np.float64)))
         return results
 
     def _weighted(self, cosines: dict[str, np.ndarray], broken: set[str]) -> np.ndarray:
@@ -201,10 +220,18 @@ class Matcher:
         total = sum(weights.values())
         return sum(cosines[n] * (w / total) for n, w in weights.items())
 
-    @staticmethod
-    def _rank(found: dict[str, list[float]]) -> list[PerformerMatch]:
-        matches = []
-        for uid, sims in found.items():
-            best = max(sims)
-            matches.append(PerformerMatch(uid, best, sum(1 for s in sims if s >= best - 0.1)))
+    def _rank(self, found: list[tuple[np.ndarray, np.ndarray]]) -> list[PerformerMatch]:
+        """Per performer: best similarity, and how many of its faces came within 0.1 of it."""
+        codes = np.concatenate([c for c, _ in found]) if found else np.zeros(0, np.int32)
+        if not codes.size:
+            return []
+        similarities = np.concatenate([s for _, s in found])
+        order = np.lexsort((-similarities, codes))  # by performer, best first
+        codes, similarities = codes[order], similarities[order]
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        best = similarities[starts]
+        close = np.add.reduceat(similarities >= np.repeat(best, np.diff(np.r_[starts, codes.size])) - 0.1, starts)
+        names = self._performer_codes[1]
+        matches = [PerformerMatch(names[c], b, n) for c, b, n in
+                   zip(codes[starts].tolist(), best.tolist(), close.tolist())]
         return sorted(matches, key=lambda m: (-m.similarity, -m.close_faces, m.universal_id))
