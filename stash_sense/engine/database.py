@@ -101,9 +101,6 @@ class FaceDatabase:
         inside = (face_ids >= 0) & (face_ids < len(self.faces))
         return inside & self._owned[np.where(inside, face_ids, 0)] if len(self.faces) else inside
 
-    def universal_id(self, face_id: int) -> str | None:
-        return self.faces[face_id] if 0 <= face_id < len(self.faces) else None
-
     def performer(self, universal_id: str) -> dict:
         return {"id": universal_id, "name": universal_id, **self.performers.get(universal_id, {})}
 

@@ -3,8 +3,8 @@
 Low-memory mode searches one embedder's Voyager index and scores the candidates exactly in every
 embedder. The other indices are only ever asked for the stored vectors of those candidates, so
 their search graphs need not be resident: this reads those vectors straight from the saved file
-(``pread``, through the page cache, which the kernel can reclaim) for a few hundred bytes of
-memory per 1,000 faces instead of Voyager's ~620 B (E4M3) or ~2,160 B (float32) per face.
+(``pread``, through the page cache, which the kernel can reclaim), keeping 24 bytes per face
+(its id table) in memory instead of Voyager's ~620 B (E4M3) or ~2,160 B (float32).
 
 Layout (voyager ``Metadata.h`` + hnswlib ``saveIndex``, see docs/stash-sense-db-format.md A7): a
 19-byte Voyager header, the hnswlib header, then one fixed-size level-0 record per element holding
