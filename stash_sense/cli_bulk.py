@@ -27,6 +27,8 @@ def add_bulk_commands(commands, add_engine_options, engine_from) -> None:
     cmd.add_argument("--auto", type=float, default=None, help="auto-apply confidence (setting / calibration)")
     cmd.add_argument("--review", type=float, default=None, help="review confidence (setting / calibration)")
     cmd.add_argument("--data-dir", default=None, help="plugin data folder (databases, journal, cache)")
+    cmd.add_argument("--low-memory", action="store_true",
+                     help="one search index in memory, the other model's vectors read from disk (setting)")
     cmd.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     add_engine_options(cmd)
     cmd.set_defaults(run=_bulk, engine_from=engine_from)
@@ -35,6 +37,8 @@ def add_bulk_commands(commands, add_engine_options, engine_from) -> None:
 def _bulk(args: argparse.Namespace) -> int:
     if args.data_dir:
         os.environ["STASH_SENSE_DATA_DIR"] = args.data_dir
+    if args.low_memory:
+        os.environ["STASH_SENSE_MEMORY"] = "low"
     from stash_sense.bulk.job import run_bulk
     from stash_sense.bulk.local_service import IdentifierService
     from stash_sense.bulk.report import Reporter

@@ -232,8 +232,8 @@ def test_cli_dry_run_then_untagged_run(stash: PluginStash):
         missing = subprocess.run(cmd + ["--tag", "No such tag"], capture_output=True, text=True, cwd=REPO,
                                  timeout=180)
         assert missing.returncode == 1 and "No tag named 'No such tag'" in missing.stderr
-        real = subprocess.run(cmd + ["--untagged", "--tag-images"], capture_output=True, text=True, cwd=REPO,
-                              timeout=180)
+        real = subprocess.run(cmd + ["--untagged", "--tag-images", "--low-memory"], capture_output=True, text=True,
+                              cwd=REPO, timeout=180)
         assert real.returncode == 0, real.stderr
         summary = json.loads(real.stdout)
         assert summary["galleries"] == 3  # Blair solo and Rumsfeld and Chirac already have performers
