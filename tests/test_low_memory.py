@@ -16,7 +16,7 @@ from conftest import LFW
 from bench.common import two_embedder_pack
 from stash_sense.engine import Engine
 from stash_sense.engine.builder import build_database
-from stash_sense.engine.database import convert_storage, load_database
+from stash_sense.engine.database import DatabaseError, convert_storage, load_database
 from stash_sense.engine.disk_vectors import DiskVectors
 from stash_sense.engine.matching import Matcher
 
@@ -90,6 +90,15 @@ def test_low_memory_identifies_as_full(two_embedder_engine, lfw_split, tmp_path)
     # A face's performer vectors (used to score persons) come from disk too, in both embedders.
     uid = next(iter(enrolled))
     np.testing.assert_allclose(low.fused_vectors(uid), full.fused_vectors(uid), atol=1e-7)
+
+
+def test_truncated_index_is_a_clear_error(two_embedder_engine, lfw_split, tmp_path):
+    enrolled, _ = lfw_split
+    build_database(two_embedder_engine, dict(list(enrolled.items())[:3]), {}, tmp_path / "db")
+    second = tmp_path / "db" / "face_mbf128_bgr.voy"
+    second.write_bytes(second.read_bytes()[:-2000])
+    with pytest.raises(DatabaseError, match="truncated.*db verify"):
+        load_database(tmp_path / "db", two_embedder_engine.pack, memory="low")
 
 
 def test_memory_mode_from_environment(monkeypatch):

@@ -132,7 +132,7 @@ def load_database(path: Path, pack: Pack, memory: str = "full") -> FaceDatabase:
     indices: dict[str, Index | DiskVectors] = {}
     searched = pack.embedders[0].name
     for name, index_file in index_files(manifest, pack).items():
-        indices[name] = _load_index(path / index_file) if memory == "full" or name == searched else DiskVectors(
+        indices[name] = _load_index(path / index_file) if memory == "full" or name == searched else _disk_vectors(
             path / index_file)
         expected = pack.embedder(name).dim
         if indices[name].num_dimensions != expected:
@@ -153,6 +153,13 @@ def _load_index(file: Path) -> Index:
     # From a path Voyager reads in native code without Python's lock or read buffers: 0.7 s instead
     # of 2.6 s for a full-size E4M3 index pair, and no second copy while loading.
     return Index.load(str(file))
+
+
+def _disk_vectors(file: Path) -> DiskVectors:
+    try:
+        return DiskVectors(file)
+    except (OSError, ValueError) as exc:
+        raise DatabaseError(f"{exc}; check it with `db verify` (download it again if it fails)") from exc
 
 
 def read_manifest(path: Path) -> dict:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,8 @@ class DiskVectors:
     """Read-only stand-in for a Voyager ``Index`` that offers what exact scoring needs:
     ``ids``, ``len``, ``num_dimensions``, ``storage_data_type`` and ``get_vectors``."""
 
+    _fd = -1  # until opened: a constructor that failed leaves nothing to close
+
     def __init__(self, file: Path) -> None:
         self.file = Path(file)
         with open(self.file, "rb") as handle:
@@ -68,7 +71,8 @@ class DiskVectors:
         self.ids = self._labels(count, label_offset).astype(np.int64)
         self._order = np.argsort(self.ids, kind="stable")  # label lookup without a per-face dict
         self._sorted = self.ids[self._order]
-        self._fd = os.open(self.file, os.O_RDONLY)
+        self._fd = os.open(self.file, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self._lock = threading.Lock()  # only where there is no pread (Windows): seek + read
 
     def _labels(self, count: int, label_offset: int) -> np.ndarray:
         """Every record's label, read in chunks: peak memory stays one chunk, not the file."""
@@ -92,9 +96,20 @@ class DiskVectors:
         """Stored (unit) vectors of ``ids``, as float32 rows in the order asked."""
         out = np.empty((len(ids), self.num_dimensions), np.float32)
         for position, row in enumerate(self._rows(ids)):
-            raw = os.pread(self._fd, self._vector_bytes, self._start + row * self._record + self._data_offset)
+            raw = self._read(self._start + row * self._record + self._data_offset)
             out[position] = self._decode(np.frombuffer(raw, np.uint8))
         return out
+
+    def _read(self, offset: int) -> bytes:
+        if hasattr(os, "pread"):
+            raw = os.pread(self._fd, self._vector_bytes, offset)
+        else:
+            with self._lock:
+                os.lseek(self._fd, offset, os.SEEK_SET)
+                raw = os.read(self._fd, self._vector_bytes)
+        if len(raw) != self._vector_bytes:
+            raise ValueError(f"{self.file} is shorter than its header says (changed since it was opened?)")
+        return raw
 
     def _rows(self, ids: list[int]) -> list[int]:
         wanted = np.asarray(ids, np.int64)
