@@ -19,7 +19,7 @@ from voyager import Index
 
 from stash_sense.cli import main
 from stash_sense.engine import load_pack
-from stash_sense.engine.builder import build_database
+from stash_sense.engine.builder import build_database, enroll
 from stash_sense.engine.database import DatabaseError, load_database, new_index
 from stash_sense.engine.matching import Matcher
 
@@ -240,6 +240,27 @@ def test_cli_build_then_enroll(tmp_path, capsys, engine):
     assert main(["db", "info", "--db", str(db_path)]) == 0
     info = json.loads(capsys.readouterr().out)
     assert (info["pack"], info["faces"], info["performers"]) == ("test-mbf128", built + added, 3)
+
+
+def test_enroll_attributes_a_group_photo_by_the_faces_already_enrolled(engine, tmp_path):
+    """Adam_Sandler_0004 holds two faces of similar size: alone it tells nothing of whose face is
+    whose, but Adam's faces already in the database do, and the face they pick is LFW's subject
+    (the one centred in the frame), not the other person."""
+    group = _images("Adam_Sandler")[3]
+    faces = engine.analyze([group])[0].usable_faces
+    assert len(faces) == 2
+    alone = build_database(engine, {ADAM: [group]}, {}, tmp_path / "alone")
+    assert alone.faces_added == 0 and "nothing to tell" in alone.skipped[0][1]
+
+    build_database(engine, {ADAM: _images("Adam_Sandler")[:2]}, {}, tmp_path / "db")
+    report = enroll(engine, load_database(tmp_path / "db", engine.pack), {ADAM: [group]}, {})
+    assert report.faces_added == 1 and not report.skipped
+    db = load_database(tmp_path / "db", engine.pack)
+    stored = db.indices["mbf128"].get_vector(db.face_ids(ADAM)[-1])
+    centre = np.array([125, 125])
+    subject = min(faces, key=lambda f: np.linalg.norm((f.detection.bbox[:2] + f.detection.bbox[2:]) / 2 - centre))
+    closest = max(faces, key=lambda f: float(np.dot(f.embeddings["mbf128"], stored)))
+    assert closest is subject
 
 
 def test_cli_enroll_creates_the_local_database(tmp_path, capsys, engine, isolated_data_dir):

@@ -57,18 +57,21 @@ def identities_from_folder(folder: Path) -> tuple[dict[str, list[Path]], dict[st
     return identities, performers
 
 
-def enrollment_faces(engine: Engine, identities: Mapping[str, list]) -> tuple[dict[str, list[dict]], EnrollReport]:
-    """Per identity, the embeddings of the faces that can be attributed to it."""
+def enrollment_faces(engine: Engine, identities: Mapping[str, list],
+                     known: Mapping[str, list[dict]] | None = None) -> tuple[dict[str, list[dict]], EnrollReport]:
+    """Per identity, the embeddings of the faces that can be attributed to it. ``known`` holds the
+    embeddings an identity already has in the database: they tell whose face a group photo shows
+    when the new images hold no portrait of their own."""
     report = EnrollReport(identities=len(identities))
     chosen: dict[str, list[dict]] = {}
     for uid, images in identities.items():
         results = engine.analyze(images, names=[str(i) for i in images])
-        chosen[uid] = _attribute(results, report)
+        chosen[uid] = _attribute(results, report, (known or {}).get(uid, []))
     return chosen, report
 
 
-def _attribute(results: list[ImageResult], report: EnrollReport) -> list[dict]:
-    centroid = _identity_centroid(results)
+def _attribute(results: list[ImageResult], report: EnrollReport, known: list[dict]) -> list[dict]:
+    centroid = _identity_centroid(results, known)
     picked = []
     for result in results:
         faces = _enrollable(result)
@@ -89,10 +92,11 @@ def _attribute(results: list[ImageResult], report: EnrollReport) -> list[dict]:
     return picked
 
 
-def _identity_centroid(results: list[ImageResult]) -> np.ndarray | None:
-    """Who this identity is: its single-face images; failing that, the face that recurs across
-    its multi-face images; failing that, a face that dominates its only image."""
-    singles = [_enrollable(r)[0].embeddings for r in results if len(_enrollable(r)) == 1]
+def _identity_centroid(results: list[ImageResult], known: list[dict]) -> np.ndarray | None:
+    """Who this identity is: its faces already enrolled and its new single-face images; failing
+    that, the face that recurs across its multi-face images; failing that, a face that dominates
+    its only image."""
+    singles = known + [_enrollable(r)[0].embeddings for r in results if len(_enrollable(r)) == 1]
     if singles:
         return _centroid(singles)
     groups = [[_concat(f.embeddings) for f in _enrollable(r)] for r in results if _enrollable(r)]
@@ -161,7 +165,7 @@ def enroll(engine: Engine, db: FaceDatabase, identities: Mapping[str, list],
 
     ``db`` is consumed (its indices are extended in place); load the folder again to search it.
     """
-    chosen, report = enrollment_faces(engine, identities)
+    chosen, report = enrollment_faces(engine, identities, {uid: _stored_embeddings(db, uid) for uid in identities})
     faces = list(db.faces)
     records = {uid: dict(record) for uid, record in db.performers.items()}
     for uid, embeddings in chosen.items():
@@ -178,6 +182,15 @@ def enroll(engine: Engine, db: FaceDatabase, identities: Mapping[str, list],
     _write_staged(db.path, lambda staging: write_database(staging, engine.pack, faces, records, db.indices,
                                                           extra=extra))
     return report
+
+
+def _stored_embeddings(db: FaceDatabase, uid: str) -> list[dict]:
+    """The embeddings of a performer's faces in ``db``, one dict per face like a fresh analysis's."""
+    ids = db.face_ids(uid)
+    if not ids:
+        return []
+    vectors = {name: np.asarray(index.get_vectors(ids), np.float32) for name, index in db.indices.items()}
+    return [{name: vectors[name][i] for name in vectors} for i in range(len(ids))]
 
 
 def _write_staged(target: Path, write) -> None:
