@@ -39,6 +39,7 @@ from voyager import Index
 
 from bench.engine_bench import loadavg, machine_info
 from stash_sense.engine.database import load_database, new_index, write_database
+from stash_sense.engine.disk_vectors import HEADER_BYTES, read_header
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "bench" / "cache" / "db"
@@ -48,7 +49,6 @@ FULL_PERFORMERS = 108_001
 DIM = 512
 PACK = "stash-sense-v1"  # two 512-d embedders, the published release's shape
 LFW_PACK = "test-mbf128"
-HEADER = 19 + 96  # voyager metadata + hnswlib header (see ../shared/docs/stash-sense-db-format.md A7)
 LOAD_MODES = ("db", "db_low", "path", "handle", "bytes")
 GOAL = {"e4m3_resident_mb_full": 450.0, "e4m3_load_s_full": 3.0}  # the issue's MB (10^6 B); results are MiB
 
@@ -122,13 +122,13 @@ def tile_index(data: bytes, target: int) -> bytes:
     """
     count, size, label_offset = struct.unpack_from("<QQQ", data, 35)
     max_m, max_m0 = struct.unpack_from("<QQ", data, 75)
-    level0 = np.frombuffer(data, np.uint8, count * size, HEADER).reshape(count, size)
-    position, links = HEADER + count * size, []
+    level0 = np.frombuffer(data, np.uint8, count * size, HEADER_BYTES).reshape(count, size)
+    position, links = HEADER_BYTES + count * size, []
     for _ in range(count):
         (length,) = struct.unpack_from("<I", data, position)
         links.append(np.frombuffer(data, np.uint32, length // 4, position + 4))
         position += 4 + length
-    header = bytearray(data[:HEADER])
+    header = bytearray(data[:HEADER_BYTES])
     struct.pack_into("<QQ", header, 27, target, target)  # max_elements, cur_element_count
     parts, blocks = [bytes(header)], -(-target // count)
     for block in range(blocks):
@@ -216,11 +216,9 @@ def measure_load(path: Path, mode: str, repeats: int) -> dict:
 
 def index_bytes_per_face(path: Path) -> dict:
     manifest = json.loads((path / "manifest.json").read_text())
-    name, entry = next(iter(manifest["embedders"].items()))
-    data = (path / entry["index_file"]).read_bytes()[:HEADER]
-    count, size = struct.unpack_from("<QQ", data, 35)
-    return {"level0_bytes_per_face": size, "file_bytes_per_face": round((path / entry["index_file"]).stat().st_size
-                                                                         / count, 1)}
+    file = path / next(iter(manifest["embedders"].values()))["index_file"]
+    header = read_header(file)
+    return {"level0_bytes_per_face": header.record, "file_bytes_per_face": round(file.stat().st_size / header.count, 1)}
 
 
 def query_latency(path: Path, queries: int, k: int = 50, memory: str = "full") -> dict:

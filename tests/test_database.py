@@ -183,6 +183,24 @@ def test_null_gaps_and_ids_past_the_end_never_match(tmp_path):
     assert matcher.fused_vectors("stashdb.org:p1").shape == (2, 1024)
 
 
+@pytest.mark.parametrize("memory", ["full", "low"])
+def test_a_face_missing_from_one_index_never_matches(tmp_path, memory):
+    """An id in the searched index but not in the other (a damaged or hand-edited release) has no
+    fused vector: it is left out instead of failing every query that meets it."""
+    vectors = _legacy_release(tmp_path / "release")
+    pack = load_pack("stash-sense-v1")
+    damaged = new_index(512)
+    kept = [i for i in range(len(vectors["arcface"])) if i != 2]  # face 2: p2's only face
+    damaged.add_items(vectors["arcface"][kept], ids=kept)
+    damaged.save(str(tmp_path / "release" / "face_arcface.voy"))
+    db = load_database(tmp_path / "release", pack, memory=memory)
+    assert db.face_ids("stashdb.org:p2") == []
+    matcher = Matcher([db], pack, k=10)
+    matches = matcher.match_faces({n: v[[2, 3]] for n, v in vectors.items()})
+    assert all(m.universal_id != "stashdb.org:p2" for row in matches for m in row)
+    assert matches[1][0].universal_id == "stashdb.org:p1" and matches[1][0].similarity > 0.999
+
+
 # --- db build / db enroll through the CLI ---------------------------------------------------------------
 
 def _identity_folder(root: Path, people: dict[str, list[Path]], records: dict | None = None) -> Path:

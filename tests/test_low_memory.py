@@ -7,6 +7,9 @@ answers as with every graph in memory.
 
 from __future__ import annotations
 
+import gc
+import struct
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +102,40 @@ def test_truncated_index_is_a_clear_error(two_embedder_engine, lfw_split, tmp_pa
     second.write_bytes(second.read_bytes()[:-2000])
     with pytest.raises(DatabaseError, match="truncated.*db verify"):
         load_database(tmp_path / "db", two_embedder_engine.pack, memory="low")
+
+
+@pytest.mark.parametrize(("offset", "fmt", "value", "reason"), [
+    (43, "<Q", 0, "cannot hold"),  # bytes per record
+    (59, "<Q", 1 << 20, "cannot hold"),  # vector offset past the record
+    (12, "<B", 1, "not Cosine"),  # space: InnerProduct stores transformed vectors
+    (4, "<i", 2, "metadata version 2"),
+])
+def test_index_header_this_reader_would_misread_is_refused(two_embedder_engine, lfw_split, tmp_path,
+                                                           offset, fmt, value, reason):
+    enrolled, _ = lfw_split
+    build_database(two_embedder_engine, dict(list(enrolled.items())[:3]), {}, tmp_path / "db")
+    second = tmp_path / "db" / "face_mbf128_bgr.voy"
+    data = bytearray(second.read_bytes())
+    struct.pack_into(fmt, data, offset, value)
+    second.write_bytes(bytes(data))
+    with pytest.raises(DatabaseError, match=f"{reason}.*db verify"):
+        load_database(tmp_path / "db", two_embedder_engine.pack, memory="low")
+
+
+def test_a_dropped_matcher_frees_its_databases_without_the_collector(two_embedder_engine, lfw_split, tmp_path):
+    """A worker reloading databases must not keep the old ones (and their open files) alive."""
+    enrolled, _ = lfw_split
+    build_database(two_embedder_engine, dict(list(enrolled.items())[:3]), {}, tmp_path / "db")
+    db = load_database(tmp_path / "db", two_embedder_engine.pack, memory="low")
+    matcher = Matcher([db], two_embedder_engine.pack)
+    assert len(matcher.fused_vectors(next(iter(enrolled)))) == 2
+    alive = weakref.ref(db)
+    gc.disable()
+    try:
+        del matcher, db
+        assert alive() is None
+    finally:
+        gc.enable()
 
 
 def test_memory_mode_from_environment(monkeypatch):

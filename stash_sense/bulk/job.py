@@ -154,7 +154,8 @@ def _prepared(run: Run, todo: list[dict]) -> Iterator[PreparedGallery]:
     (reader thread). The next batch's query is already in flight while this one is handed out: in
     a warm run nothing else hides Stash's answer time."""
     batches = list(fetch.batches(todo))
-    with ThreadPoolExecutor(1, thread_name_prefix="stash-sense-batch") as pool:
+    pool = ThreadPoolExecutor(1, thread_name_prefix="stash-sense-batch")
+    try:
         reads = [pool.submit(_read_batch, run, batch) for batch in batches[:1]]
         for number, batch in enumerate(batches):
             if number + 1 < len(batches):
@@ -163,6 +164,8 @@ def _prepared(run: Run, todo: list[dict]) -> Iterator[PreparedGallery]:
             reads[number] = None  # a batch's images are let go once handed out
             for gallery in batch:
                 yield _prepare_one(run, gallery, found)
+    finally:  # a stopped or failed run does not wait for a read it will not use
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _read_batch(run: Run, batch: list[dict]) -> tuple[dict, fetch.Links] | None:

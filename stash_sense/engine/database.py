@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import struct
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from voyager import Index, Space, StorageDataType
 
-from stash_sense.engine.disk_vectors import DiskVectors
+from stash_sense.engine.disk_vectors import DiskVectors, read_header
 from stash_sense.engine.fetch import checksum_matches, file_sha256
 from stash_sense.engine.packs import Pack
 
@@ -32,8 +31,6 @@ STORAGE_TYPES = {"float32": StorageDataType.Float32, "e4m3": StorageDataType.E4M
 # What the legacy manifest's informational "models" block must say for its vectors to match ours.
 LEGACY_EXPECTED_MODELS = {"alignment": "insightface_norm_crop_5point", "flip_averaging": True}
 LEGACY_DETECTORS = ("buffalo_sc", "retinaface", "scrfd")
-# Voyager metadata (19 bytes) + hnswlib header up to cur_element_count (offset 35, 8 bytes).
-VOYAGER_HEADER = 43
 # "full": every embedder's Voyager index in memory and searched. "low": only the pack's first
 # embedder's; the others' stored vectors are read from disk to score its candidates exactly.
 MEMORY_MODES = ("full", "low")
@@ -75,31 +72,34 @@ class FaceDatabase:
 
     def face_ids(self, universal_id: str) -> list[int]:
         """Voyager ids of a performer's faces (ids absent from the indices are left out)."""
-        return [i for i in self._faces_by_performer.get(universal_id, []) if self._in_every_index[i]]
+        return [i for i in self._faces_by_performer.get(universal_id, []) if self._usable[i]]
 
     @cached_property
-    def _in_every_index(self) -> np.ndarray:
-        """Face id -> stored in every index (one byte per face, not a set of ~28 B ints)."""
-        present = np.full(len(self.faces), bool(self.indices))
+    def _usable(self) -> np.ndarray:
+        """Face id -> names a performer and is stored in every index (one byte per face)."""
+        usable = np.array([uid is not None for uid in self.faces], bool) & bool(self.indices)
         for index in self.indices.values():
             ids = index.ids if isinstance(index, DiskVectors) else np.fromiter(index.ids, np.int64, len(index))
             here = np.zeros(len(self.faces), bool)
             here[ids[(ids >= 0) & (ids < len(self.faces))]] = True
-            present &= here
-        return present
+            usable &= here
+        return usable
 
     def searchable(self) -> dict[str, Index]:
         """The indices whose graph is loaded (all of them unless loaded with ``memory="low"``)."""
         return {name: index for name, index in self.indices.items() if isinstance(index, Index)}
 
-    @cached_property
-    def _owned(self) -> np.ndarray:
-        return np.array([uid is not None for uid in self.faces], bool)
-
     def has_performer(self, face_ids: np.ndarray) -> np.ndarray:
-        """Which ids name a face of a performer (not a null gap, not past the end of faces.json)."""
+        """Which ids can match: a performer's face stored in every index (not a null gap, not past
+        the end of faces.json, not missing from an index that would have no vector for it)."""
         inside = (face_ids >= 0) & (face_ids < len(self.faces))
-        return inside & self._owned[np.where(inside, face_ids, 0)] if len(self.faces) else inside
+        return inside & self._usable[np.where(inside, face_ids, 0)] if len(self.faces) else inside
+
+    def close(self) -> None:
+        """Let go of the index files read from disk (low memory) now, not whenever Python collects."""
+        for index in self.indices.values():
+            if isinstance(index, DiskVectors):
+                index.close()
 
     def performer(self, universal_id: str) -> dict:
         return {"id": universal_id, "name": universal_id, **self.performers.get(universal_id, {})}
@@ -132,8 +132,7 @@ def load_database(path: Path, pack: Pack, memory: str = "full") -> FaceDatabase:
     indices: dict[str, Index | DiskVectors] = {}
     searched = pack.embedders[0].name
     for name, index_file in index_files(manifest, pack).items():
-        indices[name] = _load_index(path / index_file) if memory == "full" or name == searched else _disk_vectors(
-            path / index_file)
+        indices[name] = _open_index(path / index_file, resident=memory == "full" or name == searched)
         expected = pack.embedder(name).dim
         if indices[name].num_dimensions != expected:
             raise DatabaseError(f"{index_file} has {indices[name].num_dimensions} dimensions, "
@@ -141,25 +140,24 @@ def load_database(path: Path, pack: Pack, memory: str = "full") -> FaceDatabase:
     return FaceDatabase(path=path, manifest=manifest, faces=faces, performers=performers, indices=indices)
 
 
+def _open_index(file: Path, resident: bool) -> Index | DiskVectors:
+    try:
+        return _load_index(file) if resident else DiskVectors(file)
+    except (OSError, ValueError) as exc:
+        raise DatabaseError(f"{exc}; check it with `db verify` (download it again if it fails)") from exc
+
+
 def _load_index(file: Path) -> Index:
     """Voyager saves an empty index that it cannot load again (its entry point is -1), and a
     database with no faces yet (a fresh local enrollment database) has empty indices: those are
     recreated from the file header instead."""
-    with open(file, "rb") as handle:
-        header = handle.read(VOYAGER_HEADER)
-        if len(header) == VOYAGER_HEADER and header[:4] == b"VOYA" and struct.unpack_from("<Q", header, 35)[0] == 0:
-            dims, storage = struct.unpack_from("<i", header, 8)[0], header[13]
-            return new_index(dims, next((n for n, t in STORAGE_TYPES.items() if int(t.value) == storage), "float32"))
+    header = read_header(file)
+    if header.count == 0:
+        return new_index(header.dims, next((n for n, t in STORAGE_TYPES.items() if int(t.value) == header.storage),
+                                           "float32"))
     # From a path Voyager reads in native code without Python's lock or read buffers: 0.7 s instead
     # of 2.6 s for a full-size E4M3 index pair, and no second copy while loading.
     return Index.load(str(file))
-
-
-def _disk_vectors(file: Path) -> DiskVectors:
-    try:
-        return DiskVectors(file)
-    except (OSError, ValueError) as exc:
-        raise DatabaseError(f"{exc}; check it with `db verify` (download it again if it fails)") from exc
 
 
 def read_manifest(path: Path) -> dict:

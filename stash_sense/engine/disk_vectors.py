@@ -16,14 +16,41 @@ from __future__ import annotations
 import os
 import struct
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from voyager import StorageDataType
+from voyager import Space, StorageDataType
 
-VOYAGER_METADATA = 19
+VOYAGER_METADATA = 19  # "VOYA", version, dims, space, storage, max norm, order-preserving flag
 HNSW_HEADER = 96  # offsetLevel0 .. ef_construction, before the level-0 records
+HEADER_BYTES = VOYAGER_METADATA + HNSW_HEADER
+METADATA_VERSION = 1  # the layout this reader knows
 LABEL_CHUNK_BYTES = 8 << 20
+
+
+@dataclass(frozen=True)
+class VoyagerHeader:
+    """What a saved index says about itself before its records."""
+
+    version: int
+    dims: int
+    space: int
+    storage: int
+    count: int
+    record: int  # bytes per level-0 record
+    label_offset: int
+    data_offset: int
+
+
+def read_header(file: Path) -> VoyagerHeader:
+    with open(file, "rb") as handle:
+        raw = handle.read(HEADER_BYTES)
+    if len(raw) < HEADER_BYTES or raw[:4] != b"VOYA":
+        raise ValueError(f"{file} is not a Voyager index")
+    version, dims, space, storage = struct.unpack_from("<iiBB", raw, 4)
+    count, record, label_offset, data_offset = struct.unpack_from("<QQQQ", raw, 35)
+    return VoyagerHeader(version, dims, space, storage, count, record, label_offset, data_offset)
 
 
 def _e4m3_table() -> np.ndarray:
@@ -54,32 +81,42 @@ class DiskVectors:
 
     def __init__(self, file: Path) -> None:
         self.file = Path(file)
-        with open(self.file, "rb") as handle:
-            header = handle.read(VOYAGER_METADATA + HNSW_HEADER)
-        if len(header) < VOYAGER_METADATA + HNSW_HEADER or header[:4] != b"VOYA":
-            raise ValueError(f"{self.file} is not a Voyager index")
-        self.num_dimensions = struct.unpack_from("<i", header, 8)[0]
-        storage = header[13]
-        if storage not in DECODERS:
-            raise ValueError(f"{self.file}: unknown Voyager storage type {storage:#x}")
-        self.storage_data_type = StorageDataType(storage)
-        width, self._decode = DECODERS[storage]
-        count, self._record, label_offset, data_offset = struct.unpack_from("<QQQQ", header, 35)
-        self._vector_bytes = width * self.num_dimensions
-        self._start = VOYAGER_METADATA + HNSW_HEADER
-        self._data_offset = data_offset
-        self.ids = self._labels(count, label_offset).astype(np.int64)
+        header = read_header(self.file)
+        self._check(header)
+        self.num_dimensions = header.dims
+        self.storage_data_type = StorageDataType(header.storage)
+        width, self._decode = DECODERS[header.storage]
+        self._vector_bytes = width * header.dims
+        self._record, self._data_offset = header.record, header.data_offset
+        self.ids = self._labels(header.count, header.label_offset).astype(np.int64)
         self._order = np.argsort(self.ids, kind="stable")  # label lookup without a per-face dict
         self._sorted = self.ids[self._order]
         self._fd = os.open(self.file, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         self._lock = threading.Lock()  # only where there is no pread (Windows): seek + read
+
+    def _check(self, header: VoyagerHeader) -> None:
+        """Refuse what this reader would misread instead of returning wrong vectors."""
+        if header.version != METADATA_VERSION:
+            raise ValueError(f"{self.file}: Voyager metadata version {header.version} (this reader knows "
+                             f"{METADATA_VERSION})")
+        if header.storage not in DECODERS:
+            raise ValueError(f"{self.file}: unknown Voyager storage type {header.storage:#x}")
+        if header.space != Space.Cosine.value:  # other spaces store transformed vectors
+            raise ValueError(f"{self.file}: space {header.space}, not Cosine ({Space.Cosine.value})")
+        vector_bytes = DECODERS[header.storage][0] * header.dims
+        if (header.dims <= 0 or header.data_offset + vector_bytes > header.record
+                or header.label_offset + 8 > header.record):
+            raise ValueError(f"{self.file}: records of {header.record} bytes cannot hold a {header.dims}-d "
+                             f"vector at {header.data_offset} and a label at {header.label_offset}")
+        if self.file.stat().st_size < HEADER_BYTES + header.count * header.record:
+            raise ValueError(f"{self.file} is truncated ({header.count} records expected)")
 
     def _labels(self, count: int, label_offset: int) -> np.ndarray:
         """Every record's label, read in chunks: peak memory stays one chunk, not the file."""
         labels = np.empty(count, np.uint64)
         per_chunk = max(1, LABEL_CHUNK_BYTES // self._record)
         with open(self.file, "rb") as handle:
-            handle.seek(self._start)
+            handle.seek(HEADER_BYTES)
             for first in range(0, count, per_chunk):
                 rows = min(per_chunk, count - first)
                 chunk = np.frombuffer(handle.read(rows * self._record), np.uint8)
@@ -94,9 +131,11 @@ class DiskVectors:
 
     def get_vectors(self, ids: list[int]) -> np.ndarray:
         """Stored (unit) vectors of ``ids``, as float32 rows in the order asked."""
+        if not len(ids):
+            return np.zeros((0, self.num_dimensions), np.float32)
         out = np.empty((len(ids), self.num_dimensions), np.float32)
         for position, row in enumerate(self._rows(ids)):
-            raw = self._read(self._start + row * self._record + self._data_offset)
+            raw = self._read(HEADER_BYTES + row * self._record + self._data_offset)
             out[position] = self._decode(np.frombuffer(raw, np.uint8))
         return out
 

@@ -11,6 +11,8 @@ scored with a made-up penalty.
 from __future__ import annotations
 
 import functools
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,7 +116,10 @@ class Matcher:
         self.k = k
         self._members = canonical_ids(databases)
         self._canonical = {member: uid for uid, members in self._members.items() for member in members}
-        self._fused_cached = functools.lru_cache(maxsize=FUSED_CACHE)(self._fused_vectors)
+        # An lru_cache of the bound method would refer back to the matcher: a cycle that keeps old
+        # databases (and their open files) alive after a reload until Python's collector runs.
+        self._fused: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._fused_lock = threading.Lock()
 
     def __len__(self) -> int:
         return sum(len(db.faces) for db in self.databases)
@@ -167,7 +172,16 @@ class Matcher:
         Kept for the last FUSED_CACHE performers: a library's galleries keep meeting the same
         performers, and the databases a matcher searches never change under it.
         """
-        return self._fused_cached(universal_id)
+        with self._fused_lock:
+            if universal_id in self._fused:
+                self._fused.move_to_end(universal_id)
+                return self._fused[universal_id]
+        vectors = self._fused_vectors(universal_id)
+        with self._fused_lock:
+            self._fused[universal_id] = vectors
+            if len(self._fused) > FUSED_CACHE:
+                self._fused.popitem(last=False)
+        return vectors
 
     def _fused_vectors(self, universal_id: str) -> np.ndarray:
         rows = []
@@ -195,12 +209,12 @@ class Matcher:
             if degenerate(np.atleast_2d(distances)[0]):
                 broken.add(name)
         found = np.concatenate(neighbours, axis=1).astype(np.int64)
-        found = np.where(db.has_performer(found), found, -1)  # gaps and ids past faces.json never match
+        found = np.where(db.has_performer(found), found, -1)  # gaps, stray ids never match
         everyone = np.unique(found[found >= 0])
         if not everyone.size:
             return [nothing] * rows
         stored = {n: np.asarray(index.get_vectors(everyone.tolist()), np.float32) for n, index in db.indices.items()}
-        results = []
+        results, checked = [], False
         for row in range(rows):
             candidates = np.unique(found[row][found[row] >= 0])
             if not candidates.size:
@@ -208,14 +222,16 @@ class Matcher:
                 continue
             at = np.searchsorted(everyone, candidates)
             cosines = {n: vectors[at] @ np.asarray(embeddings[n][row], np.float32) for n, vectors in stored.items()}
-            if row == 0:  # embedders not searched are checked on the candidates' similarities
+            if not checked:  # embedders not searched are checked on the candidates' similarities
                 broken |= {n for n in cosines if n not in searchable and degenerate(1.0 - cosines[n])}
+                checked = True
             results.append((candidates, self._weighted(cosines, broken).astype(np.float64)))
         return results
 
     def _weighted(self, cosines: dict[str, np.ndarray], broken: set[str]) -> np.ndarray:
         """Weighted mean of the embedders' cosines; a degenerate embedder is left out while a
-        healthy one remains (Stash Sense's fallback)."""
+        healthy one remains (Stash Sense's fallback). In low memory this can only re-score the
+        searched embedder's candidates: if that embedder is the broken one, its search is too."""
         weights = {n: self.weights[n] for n in cosines if n not in broken} or {n: self.weights[n] for n in cosines}
         total = sum(weights.values())
         return sum(cosines[n] * (w / total) for n, w in weights.items())

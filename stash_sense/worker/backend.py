@@ -35,7 +35,7 @@ class Backend:
         """Reload the databases when the installed or enrolled ones differ from the loaded ones."""
         fingerprint = database_fingerprint()
         if self.identifier is None or fingerprint != self._fingerprint:
-            self.identifier = None  # let the old (possibly 1 GB) databases go before loading new ones
+            self._release()  # let the old (possibly 1 GB) databases go before loading new ones
             self.identifier = Identifier(self.engine, open_databases(self.engine.pack))
             self._fingerprint = fingerprint
         return self.identifier
@@ -60,6 +60,12 @@ class Backend:
                          "databases": [{"path": str(db.path), "version": db.version}
                                        for db in identifier.databases]})
 
-    def close(self) -> None:
+    def _release(self) -> None:
+        if self.identifier is not None:
+            for db in self.identifier.databases:
+                db.close()
         self.identifier = None
+
+    def close(self) -> None:
+        self._release()
         self.engine.close()
