@@ -26,9 +26,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.engine_bench
 	$(BIN)/python -m bench.db_bench
 	$(BIN)/python -m bench.lfw_splits
-	$(BIN)/python -m stash_sense eval --pack test-mbf128 --identities bench/cache/lfw/eval_ids \
+	$(BIN)/python -m devtools eval --pack test-mbf128 --identities bench/cache/lfw/eval_ids \
 		--distractors bench/cache/lfw/eval_distractors --json bench/results/eval.json
-	$(BIN)/python -m stash_sense eval --pack test-mbf128 --identities $(SHARED)/datasets/deepface_testset \
+	$(BIN)/python -m devtools eval --pack test-mbf128 --identities $(SHARED)/datasets/deepface_testset \
 		--json bench/results/eval_deepface.json
 	$(BIN)/python -m bench.worker_bench
 	$(BIN)/python -m bench.bulk_bench
@@ -49,7 +49,7 @@ demo: $(STAMP)
 	$(BIN)/python -m stash_sense.demo.run
 
 lint: $(STAMP)
-	$(BIN)/ruff check stash_sense tests bench
+	$(BIN)/ruff check stash_sense devtools tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -156,11 +156,11 @@ class StashProcess:
 
 def run_job(server, identifier, data_dir: Path, force: bool = False) -> dict:
     """The bulk job over the whole library, with the plugin data folder ``data_dir``."""
-    from stash_sense.bulk.job import run_bulk
-    from stash_sense.bulk.local_service import IdentifierService
-    from stash_sense.bulk.options import BulkOptions
     from stash_sense.engine.calibration import load_calibration
-    from stash_sense.plugin.journal import Journal
+    from stash_sense.jobs.galleries import run_bulk
+    from stash_sense.jobs.options import BulkOptions
+    from stash_sense.library.journal import Journal
+    from stash_sense.service.identifier_service import IdentifierService
     from stash_sense.stash.client import StashClient
 
     os.environ["STASH_SENSE_DATA_DIR"] = str(data_dir)

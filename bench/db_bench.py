@@ -259,11 +259,11 @@ def lfw_rank1(quick: bool) -> dict:
     import tempfile
 
     from bench.lfw_splits import build as lfw_split_folders
+    from devtools.evaluation.harness import make_split, read_identities
     from stash_sense.engine import Engine
     from stash_sense.engine.builder import build_database
     from stash_sense.engine.database import convert_storage
     from stash_sense.engine.matching import Matcher
-    from stash_sense.evaluation.harness import make_split, read_identities
 
     identities = read_identities(lfw_split_folders()["eval_ids"])
     if quick:
@@ -294,10 +294,10 @@ def two_embedder_agreement(quick: bool) -> dict:
 
     from bench.common import two_embedder_pack
     from bench.lfw_splits import build as lfw_split_folders
+    from devtools.evaluation.harness import make_split, read_identities
     from stash_sense.engine import Engine
     from stash_sense.engine.builder import build_database
     from stash_sense.engine.matching import Matcher
-    from stash_sense.evaluation.harness import make_split, read_identities
 
     identities = read_identities(lfw_split_folders()["eval_ids"])
     if quick:

@@ -26,10 +26,10 @@ import onnxruntime
 
 from bench.common import LFW, PHOTOS, QUICK_RESULTS, RESULTS
 from bench.common import TEST_PACK as PACK
+from devtools.evaluation.pairs import Pair, evaluate_pairs, read_lfw_pairs
 from stash_sense.engine import Engine, load_pack, load_rgb
 from stash_sense.engine.detector import FaceDetector
 from stash_sense.engine.packs import resolve_model
-from stash_sense.evaluation.pairs import Pair, evaluate_pairs, read_lfw_pairs
 
 
 def machine_info() -> dict:

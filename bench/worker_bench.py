@@ -54,13 +54,13 @@ def child(mode: str, images: list[str]) -> dict:
     """One plugin invocation: import, get a service, identify the gallery; timings in seconds."""
     started = time.perf_counter()
     if mode == "cold":
-        from stash_sense.worker.inprocess import InProcessService  # imports the engine
+        from stash_sense.service.inprocess import InProcessService  # imports the engine
 
         imported = time.perf_counter()
         service = InProcessService(PACK, THREADS)
         service.backend.refresh()  # databases load lazily; count them as set-up, not as identify
     else:
-        from stash_sense.worker import get_service  # standard library only
+        from stash_sense.service import get_service  # standard library only
 
         imported = time.perf_counter()
         service = get_service(PACK, THREADS)
@@ -177,7 +177,7 @@ def run(quick: bool) -> dict:
         cold = [click("cold", gallery, env) for _ in range(1 if quick else 5)]
         first = click("warm", gallery, env)
         warm = [click("warm", gallery, env) for _ in range(2 if quick else 7)]
-        subprocess.run([sys.executable, "-m", "stash_sense.worker", "stop", "--pack", PACK], env=env, cwd=REPO)
+        subprocess.run([sys.executable, "-m", "stash_sense.service", "stop", "--pack", PACK], env=env, cwd=REPO)
     machine_state |= {"loadavg_after": os.getloadavg(), "others_busy_cores_after": others_busy_cores()}
     assert first["mode"] == "worker" and all(w["mode"] == "worker" for w in warm), (first["mode"], warm)
     worker_pids = sorted({w["pid"] for w in [first, *warm]})

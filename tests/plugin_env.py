@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from stash_sense import databases
 from stash_sense.demo import scenario as demo
 from stash_sense.demo.server import DemoStash
+from stash_sense.service import databases
 
 __all__ = ["empty_stash", "reference_db", "stash", "run_plugin", "PluginStash", "Run"]
 

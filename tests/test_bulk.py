@@ -186,11 +186,11 @@ def test_review_band_is_stored_and_tagged_and_rejections_respected(stash: Plugin
 def test_forced_rerun_runs_no_inference_and_writes_nothing(stash: PluginStash, engine, monkeypatch):
     """In this process, so the ONNX session runs of the real engine can be counted."""
     from stash_sense import databases
-    from stash_sense.bulk.job import run_bulk
-    from stash_sense.bulk.local_service import IdentifierService
-    from stash_sense.bulk.options import BulkOptions
     from stash_sense.engine.identify import Identifier
-    from stash_sense.plugin.journal import Journal
+    from stash_sense.jobs.galleries import run_bulk
+    from stash_sense.jobs.options import BulkOptions
+    from stash_sense.library.journal import Journal
+    from stash_sense.service.identifier_service import IdentifierService
     from stash_sense.stash.client import StashClient
 
     runs = []

@@ -17,7 +17,7 @@ import pytest
 from conftest import LFW
 from voyager import Index
 
-from stash_sense.cli import main
+from stash_sense.cli.main import main
 from stash_sense.engine import load_pack
 from stash_sense.engine.builder import build_database, enroll
 from stash_sense.engine.database import DatabaseError, load_database, new_index

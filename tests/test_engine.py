@@ -10,10 +10,10 @@ from conftest import DEEPFACE, LFW
 from insightface.utils.face_align import arcface_dst, estimate_norm
 from onnx import TensorProto, helper
 
+from devtools.evaluation.pairs import evaluate_pairs, read_csv_pairs, read_lfw_pairs
 from stash_sense.engine import Engine, load_pack, load_rgb
 from stash_sense.engine.embedder import Embedder
 from stash_sense.engine.recipe import Recipe
-from stash_sense.evaluation.pairs import evaluate_pairs, read_csv_pairs, read_lfw_pairs
 
 PHOTOS = sorted(DEEPFACE.glob("person0[1-4]/*.jpg"))
 

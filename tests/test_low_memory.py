@@ -139,7 +139,7 @@ def test_a_dropped_matcher_frees_its_databases_without_the_collector(two_embedde
 
 
 def test_memory_mode_from_environment(monkeypatch):
-    from stash_sense.databases import memory_mode
+    from stash_sense.service.databases import memory_mode
 
     monkeypatch.delenv("STASH_SENSE_MEMORY", raising=False)
     assert memory_mode() == "full"
@@ -152,9 +152,9 @@ def test_memory_mode_from_environment(monkeypatch):
 
 def test_low_memory_setting_reaches_the_engine(monkeypatch):
     """The plugin setting sets the mode the databases (and a warm worker's identity) are opened with."""
-    from stash_sense.databases import memory_mode
     from stash_sense.plugin.operations import Context
-    from stash_sense.worker.versions import build_id
+    from stash_sense.service.databases import memory_mode
+    from stash_sense.service.versions import build_id
 
     class Settings:  # only what Context.settings reads from Stash
         def __init__(self, raw: dict):

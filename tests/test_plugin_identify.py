@@ -104,7 +104,7 @@ def test_identify_through_run_plugin_operation(stash):
 
 def test_clicks_go_through_the_warm_worker(stash, monkeypatch):
     """Each click is a new plugin process; the second finds the engine worker already loaded."""
-    from stash_sense.worker.launcher import stop_worker
+    from stash_sense.service.launcher import stop_worker
 
     monkeypatch.delenv("STASH_SENSE_WORKER", raising=False)
     monkeypatch.setenv("STASH_SENSE_WORKER_IDLE", "60")

@@ -8,7 +8,7 @@ import yaml
 from conftest import REPO
 
 from stash_sense.plugin.operations import OPERATIONS
-from stash_sense.plugin.settings import SETTINGS
+from stash_sense.settings import SETTINGS
 
 # Go structs in stashapp/stash pkg/plugin/config.go (see ../shared/docs/stash-plugin-api.md §1.2)
 CONFIG_KEYS = {"name", "description", "url", "version", "interface", "exec", "errLog", "tasks", "hooks", "ui",

@@ -8,7 +8,7 @@ import sys
 
 from conftest import REPO
 
-from stash_sense.plugin import settings as settings_mod
+from stash_sense import settings as settings_mod
 
 NOISY = r"""
 import os, sys

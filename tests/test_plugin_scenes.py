@@ -89,7 +89,7 @@ def test_broken_video_is_a_clear_scene_error(stash):
 def test_unreadable_path_falls_back_to_the_stream_with_the_cookie(stash, scene):
     """A path the plugin cannot open -> Stash's /scene/{id}/stream with the session cookie (Range seeks)."""
     from stash_sense.engine.video import sample_frames
-    from stash_sense.plugin.scene_source import video_source
+    from stash_sense.library.scene_source import video_source
     from stash_sense.stash.client import StashClient
 
     client = StashClient.from_plugin_input(stash.server.server_connection())

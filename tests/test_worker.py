@@ -22,10 +22,10 @@ import pytest
 from conftest import LFW, REPO
 
 from stash_sense.engine.builder import build_database
-from stash_sense.worker import DEFAULT_PACK, ServiceError, get_service, launcher
-from stash_sense.worker.inprocess import InProcessService
-from stash_sense.worker.location import worker_paths
-from stash_sense.worker.protocol import MAX_HEADER, PREFIX, ProtocolError, recv_message, send_message
+from stash_sense.service import DEFAULT_PACK, ServiceError, get_service, launcher
+from stash_sense.service.inprocess import InProcessService
+from stash_sense.service.location import worker_paths
+from stash_sense.service.wire import MAX_HEADER, PREFIX, ProtocolError, recv_message, send_message
 
 PACK = "test-mbf128"
 PEOPLE = ["Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder", "Hugo_Chavez"]
@@ -104,7 +104,7 @@ def test_started_on_demand_then_reused_with_private_files():
 
 
 def test_two_concurrent_starters_share_one_worker():
-    script = ("import json; from stash_sense.worker import get_service; s = get_service('test-mbf128'); "
+    script = ("import json; from stash_sense.service import get_service; s = get_service('test-mbf128'); "
               "print(json.dumps({'mode': s.mode, 'pid': s.info()['pid']}))")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     starters = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -140,7 +140,7 @@ def test_unusable_data_dir_falls_back_to_in_process(isolated_data_dir, caplog, c
     """The worker's folder cannot be created (as root, a read-only folder would not stop us)."""
     isolated_data_dir.mkdir(parents=True)
     (isolated_data_dir / "worker").write_text("")
-    with caplog.at_level(logging.WARNING, logger="stash_sense.worker"), get_service(PACK) as service:
+    with caplog.at_level(logging.WARNING, logger="stash_sense.service"), get_service(PACK) as service:
         assert isinstance(service, InProcessService)
         assert service.info()["pid"] == os.getpid()
         assert len(service.identify(gallery[:2])["persons"]) == 1  # two photos of one man
@@ -151,7 +151,7 @@ def test_unusable_data_dir_falls_back_to_in_process(isolated_data_dir, caplog, c
 
 def test_spawn_failure_and_missing_af_unix_fall_back(monkeypatch, caplog):
     monkeypatch.setattr(launcher, "WORKER_COMMAND", [sys.executable, "-c", "import sys; sys.exit(5)"])
-    with caplog.at_level(logging.WARNING, logger="stash_sense.worker"), get_service(PACK) as service:
+    with caplog.at_level(logging.WARNING, logger="stash_sense.service"), get_service(PACK) as service:
         assert service.mode == "in-process"
     assert "exited with code 5" in caplog.text
     with monkeypatch.context() as patched:
@@ -273,7 +273,7 @@ def test_default_pack_is_the_engines():
 
 def test_client_import_stays_light():
     """The warm path must not import the engine (numpy/onnxruntime/insightface cost seconds)."""
-    code = ("import sys; import stash_sense.worker, stash_sense.worker.client; "
+    code = ("import sys; import stash_sense.service, stash_sense.service.worker_client; "
             "print(sorted(m for m in ('numpy', 'onnxruntime', 'stash_sense.engine') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"

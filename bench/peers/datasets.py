@@ -10,8 +10,8 @@ from pathlib import Path
 
 from bench.common import LFW, PHOTOS
 from bench.lfw_splits import build
-from stash_sense.evaluation.harness import Split, make_split, read_identities
-from stash_sense.evaluation.pairs import Pair, read_csv_pairs, read_lfw_pairs
+from devtools.evaluation.harness import Split, make_split, read_identities
+from devtools.evaluation.pairs import Pair, read_csv_pairs, read_lfw_pairs
 
 DEEPFACE = PHOTOS
 ENROLL = 2  # the eval command's default: enroll 2, query the rest

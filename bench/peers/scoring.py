@@ -1,6 +1,6 @@
 """Scores from one embedding per image, for any engine: the similarity function is a parameter.
 
-Same protocol as stash_sense.evaluation.pairs.verification_accuracy (best threshold searched on
+Same protocol as devtools.evaluation.pairs.verification_accuracy (best threshold searched on
 the pairs themselves, a pair with a missing face counts as wrong) and as the harness's face
 rank-1 / open-set false-tag rate (query without a face = miss; distractor without a face is not
 counted), so our engine and the peer are scored identically.
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stash_sense.evaluation.harness import Split
-from stash_sense.evaluation.pairs import Pair
+from devtools.evaluation.harness import Split
+from devtools.evaluation.pairs import Pair
 
 Vectors = dict[Path, np.ndarray | None]
 Similarity = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (n,d) x (d,) -> (n,)

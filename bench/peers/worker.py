@@ -35,7 +35,7 @@ def embed(engine, images: list[Path]) -> scoring.Vectors:
     if isinstance(engine, FaceRecognitionEngine):
         faces = [r.primary_face() for r in engine.analyze(images)]
         return {p: f.encoding if f else None for p, f in zip(images, faces)}
-    from stash_sense.evaluation.pairs import best_face_embeddings
+    from devtools.evaluation.pairs import best_face_embeddings
 
     return best_face_embeddings(engine, images)
 
@@ -62,8 +62,8 @@ def identification(engine, split, similarity, threshold) -> dict:
     Peer: nearest enrolled encoding, tagged within tolerance 0.6, as the peer plugins match."""
     if isinstance(engine, FaceRecognitionEngine):
         return scoring.identification(split, embed(engine, datasets.split_images(split)), similarity, threshold)
+    from devtools.evaluation.harness import run_protocol
     from stash_sense.engine.calibration import load_calibration
-    from stash_sense.evaluation.harness import run_protocol
 
     metrics = run_protocol(engine, split, load_calibration(engine.pack)).metrics(len(split.galleries), 0.0)
     return {k: metrics[k] for k in ("face_rank1", "open_set_false_tag_rate", "gallery_precision",

@@ -19,8 +19,8 @@ from pathlib import Path
 from stash_sense.demo import scenario as demo
 from stash_sense.demo.samples import shared_dir
 from stash_sense.demo.server import DemoStash
+from stash_sense.service.launcher import stop_worker
 from stash_sense.stash import queries as Q
-from stash_sense.worker.launcher import stop_worker
 
 # The small test pack from ../shared/models when it is there; else the published pack, whose models
 # are downloaded (sha256-checked) on first use.
@@ -39,7 +39,7 @@ def gallery_performers(server: DemoStash, gallery_id: str) -> set[str]:
 
 def build_reference(scenario: demo.Scenario) -> None:
     from stash_sense import databases
-    from stash_sense.plugin.engine_access import engine_for
+    from stash_sense.service.access import engine_for
 
     started = time.monotonic()
     report = demo.build_reference(engine_for(), scenario, databases.local_db_path())

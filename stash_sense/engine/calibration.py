@@ -1,7 +1,7 @@
 """Turning match evidence into the probability that a tag is right.
 
 A logistic model over a few evidence features, fitted on labelled persons (``python -m
-stash_sense calibrate``) and stored beside the model pack as ``packs/<pack>.calibration.json``.
+devtools calibrate``) and stored beside the model pack as ``packs/<pack>.calibration.json``.
 Coefficients are constrained to be >= 0, so more evidence (higher similarity, larger margin,
 more faces, more images, more votes) can never lower the confidence.
 """
@@ -62,7 +62,7 @@ def feature_vector(similarity: float, margin: float, faces: int, images: int, vo
 def uncalibrated(cluster_threshold: float = 0.35) -> Calibration:
     """Fallback for a pack nobody has fitted yet: similarity alone, steep around 0.45.
 
-    Shown in `db info`/logs as uncalibrated; run `python -m stash_sense calibrate` to fit one.
+    Shown in `db info`/logs as uncalibrated; run `python -m devtools calibrate` to fit one.
     """
     return Calibration(weights={"similarity": 30.0},
                        bias=-13.5, cluster_threshold=cluster_threshold, auto_threshold=0.99,

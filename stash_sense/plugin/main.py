@@ -10,8 +10,8 @@ import time
 import traceback
 
 from stash_sense.plugin import protocol as log
-from stash_sense.plugin.engine_access import NoDatabaseError
 from stash_sense.plugin.operations import Context, UserError, dispatch
+from stash_sense.service.access import NoDatabaseError
 from stash_sense.stash.client import StashError
 
 
@@ -33,7 +33,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     """
     import sys
 
-    from stash_sense.plugin.bulk import NotImplementedYet
+    from stash_sense.plugin.tasks import NotImplementedYet
 
     names = {"stash_sense.engine.database": "DatabaseError", "stash_sense.engine.releases": "ReleaseError",
              "stash_sense.engine.packs": "ModelUnavailable"}

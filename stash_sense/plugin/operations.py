@@ -12,13 +12,14 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
-from stash_sense.plugin import bulk, engine_access
+from stash_sense import settings as settings_mod
+from stash_sense.jobs.identify import band, identify_target
+from stash_sense.library.journal import Journal
+from stash_sense.library.performers import PerformerResolver
+from stash_sense.library.writeback import WriteBack
 from stash_sense.plugin import protocol as log
-from stash_sense.plugin import settings as settings_mod
-from stash_sense.plugin.identify import band, identify_target
-from stash_sense.plugin.journal import Journal
-from stash_sense.plugin.performers import PerformerResolver
-from stash_sense.plugin.writeback import WriteBack
+from stash_sense.plugin import tasks as bulk
+from stash_sense.service import access as engine_access
 from stash_sense.stash.client import StashClient
 
 TARGET_TYPES = ("gallery", "image", "scene")
@@ -91,7 +92,7 @@ def identify_image(ctx: Context) -> dict:
 def identify_scene(ctx: Context) -> dict:
     """A scene's frames; a video that cannot be read is this scene's error, in plain words."""
     from stash_sense.engine.video import VideoError
-    from stash_sense.plugin.identify_scene import identify_scene_target
+    from stash_sense.jobs.identify_scene import identify_scene_target
 
     scene_id = arg(ctx.args, "scene_id")
     frames = ctx.args.get("frames")
@@ -146,7 +147,7 @@ def _first_appearance_marker(ctx: Context, writeback: WriteBack, target_type: st
                              universal_id: str, record: dict) -> str | None:
     """With "sceneMarkers" on: a marker where the person was first seen (from the stored suggestion,
     or ``args.seconds``)."""
-    from stash_sense.plugin.markers import add_marker, first_appearance
+    from stash_sense.library.markers import add_marker, first_appearance
 
     if target_type != "scene" or not settings_mod._flag(ctx.args.get("markers"), ctx.settings.scene_markers):
         return None
@@ -196,7 +197,7 @@ def suggestions(ctx: Context) -> dict:
 
 
 def undo_last_run(ctx: Context) -> dict:
-    from stash_sense.plugin.undo import undo_last
+    from stash_sense.library.undo import undo_last
 
     if ctx.dry_run:
         run = ctx.journal.last_undoable_run(ctx.args.get("run_kind"))
@@ -235,7 +236,7 @@ def _download_progress() -> Callable[[int, int | None], None]:
 
 
 def enroll_local(ctx: Context) -> dict:
-    from stash_sense.plugin.enroll import enroll_local as run
+    from stash_sense.jobs.enroll import enroll_local as run
 
     return run(ctx.client, ctx.journal, ctx.settings)
 

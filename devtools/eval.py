@@ -1,0 +1,52 @@
+"""`python -m devtools eval` and `calibrate`: measure identification and fit confidences."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from devtools.evaluation.harness import calibrate, evaluate
+from stash_sense.engine.calibration import load_calibration
+from stash_sense.engine.packs import PACK_DIR
+
+
+def add_eval_commands(commands, add_engine_options, engine_from) -> None:
+    for name, helptext, runner in (
+            ("eval", "face rank-1, open-set false tags and gallery precision/recall on labelled folders", _eval),
+            ("calibrate", "fit the confidence model and cluster threshold of a pack on labelled folders",
+             _calibrate)):
+        cmd = commands.add_parser(name, help=helptext)
+        cmd.add_argument("--identities", type=Path, required=True, help="one sub-folder per identity")
+        cmd.add_argument("--distractors", type=Path, default=None, help="identities never enrolled")
+        cmd.add_argument("--enroll", type=int, default=2 if name == "eval" else 1,
+                         help="images enrolled per identity (first N by file name)")
+        if name == "eval":
+            cmd.add_argument("--json", dest="json_out", type=Path, default=None, help="write the metrics here")
+        else:
+            cmd.add_argument("--out", type=Path, default=None,
+                             help="calibration file (default: stored with the pack)")
+        add_engine_options(cmd)
+        cmd.set_defaults(run=runner, engine_from=engine_from)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    engine = args.engine_from(args)
+    metrics = evaluate(engine, args.identities, args.distractors, args.enroll, load_calibration(engine.pack))
+    width = max(len(k) for k in metrics)
+    for key, value in metrics.items():
+        print(f"{key:<{width}}  {value}")
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(metrics, indent=2) + "\n")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    engine = args.engine_from(args)
+    calibration = calibrate(engine, args.identities, args.distractors, args.enroll)
+    out = args.out or PACK_DIR / f"{engine.pack.name}.calibration.json"
+    calibration.save(out)
+    print(json.dumps(calibration.to_dict(), indent=2))
+    print(f"saved to {out}")
+    return 0

@@ -1,0 +1,27 @@
+"""Command line: ``python -m stash_sense <command>``. Thin: parses arguments, calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from stash_sense.cli.bulk import add_bulk_commands
+from stash_sense.cli.db import add_db_commands
+from stash_sense.cli.identify import add_identify_commands
+from stash_sense.cli.options import add_engine_options, engine_from
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stash_sense", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_identify_commands(commands)
+    add_db_commands(commands, add_engine_options, engine_from)
+    add_bulk_commands(commands, add_engine_options, engine_from)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        return args.run(args)
+    except (RuntimeError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,130 @@
+"""The identify operations: a gallery or one image -> persons with candidates (the UI contract).
+
+Output per person: ``index, unknown, faces, image_ids, crop, candidates[]``; per candidate:
+``universal_id, name, disambiguation, country, image_url, confidence, band, on_target,
+local_performer_id, rejected``. Bands and ``unknown`` use the effective thresholds (settings
+override the calibration). Non-rejected auto/review candidates are stored as suggestions.
+"""
+
+from __future__ import annotations
+
+import time
+
+from stash_sense.library import images
+from stash_sense.library.journal import Journal
+from stash_sense.library.performers import PerformerResolver
+from stash_sense.plugin import protocol as log
+from stash_sense.service import access as engine_access
+from stash_sense.settings import Settings
+from stash_sense.stash.client import StashClient, StashNotFound
+
+MAX_CANDIDATES = 5
+
+
+def load_target(client: StashClient, target_type: str, target_id: str, max_images: int) -> tuple[list[dict], set[str]]:
+    """(images to analyse, performer ids already on the target)."""
+    if target_type == "gallery":
+        gallery = client.find_gallery(target_id)
+        if gallery is None:
+            raise StashNotFound(f"Stash has no gallery with id {target_id}")
+        found = images.spread(list(client.gallery_images(target_id)), max_images)
+        return found, {str(p["id"]) for p in gallery.get("performers") or []}
+    if target_type == "image":
+        image = client.find_image(target_id)
+        if image is None:
+            raise StashNotFound(f"Stash has no image with id {target_id}")
+        return [image], {str(p["id"]) for p in image.get("performers") or []}
+    raise ValueError(f"cannot identify a {target_type!r}: use gallery or image")
+
+
+def identify_target(client: StashClient, settings: Settings, journal: Journal, target_type: str,
+                    target_id: str, max_images: int | None = None) -> dict:
+    """Analyse the target's images, identify persons, describe them for the UI, store suggestions.
+
+    The engine work goes to the warm worker process (models and databases stay loaded between
+    clicks) or, when it cannot run, to an engine in this process.
+    """
+    started = time.monotonic()
+    service = engine_access.service()  # first: no database -> clear error, no downloads
+    picked, on_target = load_target(client, target_type, str(target_id), max_images or settings.max_images_per_gallery)
+    sources, names, errors = images.collect_sources(client, picked)
+    log.info(f"Stash Sense: analysing {len(sources)} image(s) of {target_type} {target_id} ({service.mode})")
+    group = service.identify(list(zip(names, sources)))
+    thresholds = settings.thresholds(group["thresholds"])
+    persons = describe_persons(group["persons"], thresholds, dict(zip(names, sources)), PerformerResolver(client),
+                               on_target, journal.rejected(target_type, str(target_id)))
+    version = engine_access.database_info()
+    journal.store_suggestions(target_type, str(target_id),
+                              [_suggestable(p) for p in persons if not p["unknown"]], version["version"])
+    log.info(f"Stash Sense: {len(persons)} person(s) in {target_type} {target_id} "
+             f"({time.monotonic() - started:.1f}s)")
+    return {"target": {"type": target_type, "id": str(target_id)}, "persons": persons, "thresholds": thresholds,
+            "images": group["images"] + len(errors), "faces": group["faces"],
+            "errors": errors + group["errors"], "database": version}
+
+
+def describe_persons(persons: list, thresholds: dict, sources: dict, resolver: PerformerResolver,
+                     on_target: set[str], rejected: set[str]) -> list[dict]:
+    """``persons``: engine ``Person`` objects or their ``to_dict()`` form (what the worker returns)."""
+    out = []
+    for index, person in enumerate(persons):
+        entry = person if isinstance(person, dict) else person.to_dict()
+        incidental = bool(entry.get("incidental"))
+        candidates = [candidate_entry(c["id"], c.get("performer") or {}, c["confidence"], thresholds, resolver,
+                                      on_target, c["id"] in rejected, incidental)
+                      for c in ordered_candidates(entry)[:MAX_CANDIDATES]]
+        best = entry["best_face"]
+        out.append({
+            "index": index,
+            "unknown": not any(c["confidence"] >= thresholds["review"] and not c["rejected"] for c in candidates),
+            "faces": entry["faces"],
+            "incidental": incidental,
+            "image_ids": entry["images"],
+            "crop": images.face_crop(sources.get(best["image"]), best["box"]),
+            "candidates": candidates,
+        })
+    return out
+
+
+def ordered_candidates(person: dict) -> list[dict]:
+    """The person's assigned performer first, then the other candidates by confidence."""
+    first = [person["identified"]] if person.get("identified") else []
+    ids = {c["id"] for c in first}
+    rest = sorted((c for c in person.get("candidates") or [] if c["id"] not in ids),
+                  key=lambda c: (-c["confidence"], c["id"]))
+    return first + rest
+
+
+def candidate_entry(universal_id: str, record: dict, confidence: float, thresholds: dict,
+                    resolver: PerformerResolver, on_target: set[str], rejected: bool, incidental: bool) -> dict:
+    """One candidate as the UI shows it: the database's record joined with the local performer."""
+    local = resolver.find_local(universal_id, record)
+    local_id = str(local["id"]) if local else None
+    confidence = round(float(confidence), 4)
+    return {
+        "universal_id": universal_id,
+        "name": record.get("name") or universal_id,
+        "disambiguation": record.get("disambiguation"),
+        "country": record.get("country"),
+        "image_url": record.get("image_url") or record.get("image") or (local or {}).get("image_path"),
+        "confidence": confidence,
+        "band": band(confidence, thresholds, incidental),
+        "on_target": local_id is not None and local_id in on_target,
+        "local_performer_id": local_id,
+        "rejected": rejected,
+        "stash_ids": record.get("stash_ids") or [],
+    }
+
+
+def band(confidence: float, thresholds: dict, incidental: bool = False) -> str:
+    """A bystander (one image, beside the gallery's subjects) is offered for review, never auto."""
+    if confidence >= thresholds["auto"] and not incidental:
+        return "auto"
+    return "review" if confidence >= thresholds["review"] else "low"
+
+
+def _suggestable(person: dict) -> dict:
+    """A person as stored: only the candidates worth proposing again (reviewable, not rejected)."""
+    keep = [c for c in person["candidates"] if c["band"] != "low" and not c["rejected"]]
+    return {**person, "candidates": keep}
+

@@ -1,0 +1,194 @@
+"""What Stash Sense changed in Stash, and what it suggested or was told to forget (SQLite).
+
+Why a journal: undo must revert exactly what we added and nothing a user added since. Every
+mutation is recorded *before* it is sent, with the ids it will add that were not present (``added``)
+and the full before state; ``after`` is filled in once Stash confirmed it. Undo removes only
+``added`` ids that are still present.
+
+The same file keeps the stored suggestions (review-band matches the gallery modal shows without
+recomputing) and the rejections (never propose that performer for that target again); the bulk task
+reuses all three.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from stash_sense import paths
+from stash_sense.library.store import open_store
+
+SCHEMA = """
+PRAGMA journal_mode=WAL;
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY, kind TEXT NOT NULL, started_at REAL NOT NULL, finished_at REAL,
+  status TEXT NOT NULL DEFAULT 'running',   -- running | done | failed | rolled_back | undone
+  undone_at REAL, summary TEXT
+);
+CREATE TABLE IF NOT EXISTS mutations (
+  id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id),
+  target_type TEXT NOT NULL,                -- gallery | image | scene | performer
+  target_id TEXT NOT NULL,
+  field TEXT NOT NULL,                      -- performer | tag | stash_id
+  added TEXT NOT NULL,                      -- JSON list: ids (or stash-id dicts) we add that were absent
+  before TEXT NOT NULL, after TEXT,         -- JSON lists of the field's ids
+  status TEXT NOT NULL DEFAULT 'pending',   -- pending | done | failed | undone
+  created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS created_performers (
+  run_id INTEGER NOT NULL, performer_id TEXT NOT NULL, universal_id TEXT, name TEXT,
+  PRIMARY KEY (run_id, performer_id)
+);
+CREATE TABLE IF NOT EXISTS suggestions (
+  target_type TEXT NOT NULL, target_id TEXT NOT NULL, universal_id TEXT NOT NULL,
+  person_index INTEGER NOT NULL, confidence REAL NOT NULL, band TEXT NOT NULL,
+  person TEXT NOT NULL, candidate TEXT NOT NULL, db_version TEXT, created_at REAL NOT NULL,
+  PRIMARY KEY (target_type, target_id, person_index, universal_id)
+);
+CREATE TABLE IF NOT EXISTS rejections (
+  target_type TEXT NOT NULL, target_id TEXT NOT NULL, universal_id TEXT NOT NULL, created_at REAL NOT NULL,
+  PRIMARY KEY (target_type, target_id, universal_id)
+);
+CREATE TABLE IF NOT EXISTS enrolled (
+  universal_id TEXT NOT NULL, source TEXT NOT NULL, created_at REAL NOT NULL,
+  PRIMARY KEY (universal_id, source)
+);
+"""
+
+
+def journal_path() -> Path:
+    return paths.data_dir() / "journal.sqlite"
+
+
+class Journal:
+    """One connection to the journal database (created on first use)."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path or journal_path())
+        self.db = open_store(self.path, SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- runs
+
+    def start_run(self, kind: str) -> int:
+        return self.db.execute("INSERT INTO runs (kind, started_at) VALUES (?, ?)", (kind, time.time())).lastrowid
+
+    def finish_run(self, run_id: int, status: str = "done", summary: dict | None = None) -> None:
+        self.db.execute("UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
+                        (status, time.time(), json.dumps(summary) if summary is not None else None, run_id))
+
+    def last_undoable_run(self, kind: str | None = None) -> sqlite3.Row | None:
+        """Most recent run that changed something and was not undone yet (optionally of one kind)."""
+        sql = ("SELECT * FROM runs r WHERE undone_at IS NULL AND status != 'rolled_back'"
+               " AND EXISTS (SELECT 1 FROM mutations m WHERE m.run_id = r.id AND m.status IN ('pending', 'done'))")
+        args: tuple = ()
+        if kind:
+            sql += " AND kind = ?"
+            args = (kind,)
+        return self.db.execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
+
+    def mark_undone(self, run_id: int, status: str = "undone") -> None:
+        self.db.execute("UPDATE runs SET undone_at = ?, status = ? WHERE id = ?", (time.time(), status, run_id))
+
+    # -- mutations
+
+    def record(self, run_id: int, target_type: str, target_id: str, field: str, added: list,
+               before: list) -> int:
+        """Write the intent before the mutation is sent: a crash in between still leaves it undoable."""
+        return self.db.execute(
+            "INSERT INTO mutations (run_id, target_type, target_id, field, added, before, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, target_type, str(target_id), field, json.dumps(added), json.dumps(before), time.time()),
+        ).lastrowid
+
+    def confirm(self, mutation_id: int, after: list | None, status: str = "done") -> None:
+        self.db.execute("UPDATE mutations SET after = ?, status = ? WHERE id = ?",
+                        (json.dumps(after) if after is not None else None, status, mutation_id))
+
+    def mutations(self, run_id: int) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM mutations WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
+        return [{**dict(r), "added": json.loads(r["added"]), "before": json.loads(r["before"]),
+                 "after": json.loads(r["after"]) if r["after"] else None} for r in rows]
+
+    def created(self, run_id: int, performer_id: str, universal_id: str | None, name: str | None) -> None:
+        self.db.execute("INSERT OR IGNORE INTO created_performers VALUES (?, ?, ?, ?)",
+                        (run_id, str(performer_id), universal_id, name))
+
+    def created_in(self, run_id: int) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM created_performers WHERE run_id = ?", (run_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    # -- suggestions
+
+    def store_suggestions(self, target_type: str, target_id: str, persons: list[dict],
+                          db_version: str | None = None) -> int:
+        """Replace the target's stored suggestions with these persons' candidates (contract shape)."""
+        now = time.time()
+        rows = []
+        for person in persons:
+            info = {k: v for k, v in person.items() if k != "candidates"}
+            for candidate in person.get("candidates") or []:
+                rows.append((target_type, str(target_id), candidate["universal_id"], int(person["index"]),
+                             float(candidate["confidence"]), candidate.get("band", ""), json.dumps(info),
+                             json.dumps(candidate), db_version, now))
+        with self.transaction():
+            self.db.execute("DELETE FROM suggestions WHERE target_type = ? AND target_id = ?",
+                            (target_type, str(target_id)))
+            self.db.executemany("INSERT OR REPLACE INTO suggestions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
+    def suggestions(self, target_type: str, target_id: str) -> list[dict]:
+        """Stored persons with their candidates, best candidate first, in person order."""
+        rows = self.db.execute(
+            "SELECT * FROM suggestions WHERE target_type = ? AND target_id = ?"
+            " ORDER BY person_index, confidence DESC, universal_id", (target_type, str(target_id))).fetchall()
+        persons: dict[int, dict] = {}
+        for row in rows:
+            person = persons.setdefault(row["person_index"], {**json.loads(row["person"]), "candidates": []})
+            person["candidates"].append(json.loads(row["candidate"]))
+        return [persons[i] for i in sorted(persons)]
+
+    def clear_suggestions(self, target_type: str, target_id: str, universal_id: str | None = None) -> None:
+        sql, args = "DELETE FROM suggestions WHERE target_type = ? AND target_id = ?", [target_type, str(target_id)]
+        if universal_id is not None:
+            sql += " AND universal_id = ?"
+            args.append(universal_id)
+        self.db.execute(sql, args)
+
+    # -- rejections
+
+    def reject(self, target_type: str, target_id: str, universal_id: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO rejections VALUES (?, ?, ?, ?)",
+                        (target_type, str(target_id), universal_id, time.time()))
+
+    def rejected(self, target_type: str, target_id: str) -> set[str]:
+        rows = self.db.execute("SELECT universal_id FROM rejections WHERE target_type = ? AND target_id = ?",
+                               (target_type, str(target_id))).fetchall()
+        return {r["universal_id"] for r in rows}
+
+    # -- local enrollment bookkeeping
+
+    def enrolled_sources(self, universal_id: str) -> set[str]:
+        rows = self.db.execute("SELECT source FROM enrolled WHERE universal_id = ?", (universal_id,)).fetchall()
+        return {r["source"] for r in rows}
+
+    def mark_enrolled(self, universal_id: str, sources: Iterable[str]) -> None:
+        now = time.time()
+        self.db.executemany("INSERT OR IGNORE INTO enrolled VALUES (?, ?, ?)",
+                            [(universal_id, s, now) for s in sources])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")

@@ -1,0 +1,141 @@
+"""Adding performers and bookkeeping tags to Stash objects without ever losing anything.
+
+Only ``bulk*Update`` with mode ADD is used (a plain ``*Update`` list would replace the user's
+performers). Every change is journalled before it is sent, with the ids that were not there yet,
+so undo can take back exactly those. A run that fails half way takes back what it already did.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from stash_sense.library.journal import Journal
+from stash_sense.library.performers import PerformerResolver
+from stash_sense.plugin import protocol as log
+from stash_sense.stash.client import StashClient
+
+UPDATERS = {"gallery": "update_galleries", "image": "update_images", "scene": "update_scenes"}
+
+
+class WriteBack:
+    """The Stash changes of one journalled run (or, in dry-run mode, only log lines)."""
+
+    def __init__(self, client: StashClient, journal: Journal, kind: str, *, dry_run: bool = False,
+                 create_performers: bool = True):
+        self.client = client
+        self.journal = journal
+        self.dry_run = dry_run
+        self.create_performers = create_performers
+        self.resolver = PerformerResolver(client)
+        self.run_id = None if dry_run else journal.start_run(kind)
+        self._tags: dict[str, str | None] = {}
+
+    # -- performers
+
+    def performer_for(self, universal_id: str, record: dict) -> tuple[str | None, bool]:
+        """(local performer id, created?) for an identity; None only in dry run ("would create")."""
+        found = self.resolver.find_local(universal_id, record)
+        if found:
+            return str(found["id"]), False
+        by_name = self.resolver.by_name(record)
+        if by_name:
+            self._link_stash_ids(by_name, universal_id, record)
+            return str(by_name["id"]), False
+        if not self.create_performers:
+            raise LookupError(f"{record.get('name') or universal_id} is not a performer in your Stash and "
+                              "\"Create missing performers\" is off")
+        if self.dry_run:
+            if not self.resolver.stash_ids(universal_id, record):
+                raise LookupError(f"{record.get('name') or universal_id} is not in your Stash and has no stash-box "
+                                  "ID on a stash-box configured in Stash, so it cannot be created")
+            log.info(f"[dry run] would create performer {record.get('name') or universal_id}")
+            return None, True
+        created = self.resolver.create(universal_id, record)
+        self.journal.created(self.run_id, str(created["id"]), universal_id, created.get("name"))
+        return str(created["id"]), True
+
+    def _link_stash_ids(self, performer: dict, universal_id: str, record: dict) -> None:
+        """Give a name-matched performer the stash id, so the next lookup is exact (journalled)."""
+        have = {(s["endpoint"], s["stash_id"]) for s in performer.get("stash_ids") or []}
+        new = [s for s in self.resolver.stash_ids(universal_id, record) if (s["endpoint"], s["stash_id"]) not in have]
+        if not new:
+            return
+        if self.dry_run:
+            log.info(f"[dry run] would link {performer['name']} to {new[0]['endpoint']} {new[0]['stash_id']}")
+            return
+        mutation = self.journal.record(self.run_id, "performer", str(performer["id"]), "stash_id", new[:1],
+                                       performer.get("stash_ids") or [])
+        updated = self.client.add_performer_stash_id(performer["id"], new[0]["endpoint"], new[0]["stash_id"])
+        self.journal.confirm(mutation, updated.get("stash_ids"))
+        log.info(f"Linked performer {performer['name']} (id {performer['id']}) to stash id {new[0]['stash_id']}")
+
+    # -- tags
+
+    def tag_id(self, name: str) -> str | None:
+        """Id of a bookkeeping tag, created when missing (in dry run: None if it does not exist yet)."""
+        if name not in self._tags:
+            tag = self.client.find_tag_by_name(name)
+            if tag is None and not self.dry_run:
+                tag = self.client.find_or_create_tag(name)
+                log.info(f"Created tag {name!r}")
+            self._tags[name] = str(tag["id"]) if tag else None
+        return self._tags[name]
+
+    # -- links
+
+    def add(self, target_type: str, ids: Iterable, *, performer_ids: Iterable = (), tag_ids: Iterable = ()) -> dict:
+        """Add performers/tags to targets (mode ADD); returns ``{target id: {"performer": [...], "tag": [...]}}``
+        with only what was not there before."""
+        ids = [str(i) for i in ids]
+        wanted = {"performer": {str(p) for p in performer_ids if p}, "tag": {str(t) for t in tag_ids if t}}
+        if not ids or not (wanted["performer"] or wanted["tag"]):
+            return {}
+        before = self.client.links(target_type, ids)
+        plan = {i: {f: sorted(wanted[f] - before[i][f]) for f in wanted} for i in ids}
+        plan = {i: p for i, p in plan.items() if p["performer"] or p["tag"]}
+        if not plan:
+            return {}
+        if self.dry_run:
+            for target_id, added in plan.items():
+                log.info(f"[dry run] would add to {target_type} {target_id}: {_describe(added)}")
+            return plan
+        pending = [(self.journal.record(self.run_id, target_type, i, field, added, sorted(before[i][field])), i, field)
+                   for i, p in plan.items() for field, added in p.items() if added]
+        updater = getattr(self.client, UPDATERS[target_type])
+        result = updater(list(plan), performer_ids=sorted(wanted["performer"]), tag_ids=sorted(wanted["tag"]),
+                         mode="ADD")
+        after = {str(o["id"]): {"performer": [str(p["id"]) for p in o.get("performers") or []],
+                                "tag": [str(t["id"]) for t in o.get("tags") or []]} for o in result}
+        for mutation_id, target_id, field in pending:
+            self.journal.confirm(mutation_id, sorted(after.get(target_id, {}).get(field, [])))
+        for target_id, added in plan.items():
+            log.info(f"Added to {target_type} {target_id}: {_describe(added)}")
+        return plan
+
+    # -- end of run
+
+    def finish(self, summary: dict | None = None) -> None:
+        if self.run_id is not None:
+            self.journal.finish_run(self.run_id, "done", summary)
+
+    def rollback(self, reason: str) -> None:
+        """Take back what this run already changed (it failed half way): nothing stays half-written."""
+        if self.run_id is None:
+            return
+        from stash_sense.library.undo import undo_run
+
+        try:
+            undo_run(self.client, self.journal, self.run_id, status="rolled_back")
+        except Exception as exc:  # Stash gone: the journal still lets "Undo last run" finish the job later
+            log.error(f"Could not take back the partial changes ({exc}); run the task \"Undo last bulk run\"")
+            self.journal.finish_run(self.run_id, "failed", {"error": reason})
+            return
+        self.journal.db.execute("UPDATE runs SET summary = ? WHERE id = ?",
+                                (json.dumps({"error": reason}), self.run_id))
+
+
+def _describe(added: dict) -> str:
+    parts = [f"performers {', '.join(added['performer'])}" if added.get("performer") else "",
+             f"tags {', '.join(added['tag'])}" if added.get("tag") else ""]
+    return "; ".join(p for p in parts if p)

@@ -1,0 +1,102 @@
+"""Bulk tasks: "Identify performers in all galleries" / "... in galleries without performers"
+(``stash_sense.jobs``), run from Stash's Tasks menu with the progress bar and log.
+
+The engine comes from the warm worker (``stash_sense.service.get_service``), or in this process
+when the worker cannot run. "Identify scenes" (``identify_scenes``) runs ``stash_sense.jobs.scenes``
+with the same service, ledger, cache and journal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+GALLERY_MODES = ("bulk_galleries", "bulk_galleries_untagged", "bulk_galleries_tagged")
+
+
+class NotImplementedYet(RuntimeError):
+    """A task that exists in the manifest but whose implementation has not landed."""
+
+
+def run_bulk(ctx: Any, mode: str, args: dict) -> dict:
+    """Entry point of the bulk task modes (``bulk_galleries``, ``bulk_galleries_untagged``, ``identify_scenes``)."""
+    if mode == "identify_scenes":
+        return run_scene_task(ctx, {**args, "mode": mode})
+    if mode not in GALLERY_MODES:
+        raise NotImplementedYet(f"The task {mode!r} is not implemented yet in this version of Stash Sense; "
+                                "identify galleries one by one from the gallery page meanwhile")
+    return run_gallery_task(ctx, {**args, "mode": mode})
+
+
+def run_gallery_task(ctx: Any, args: dict) -> dict:
+    from stash_sense import databases
+    from stash_sense.jobs.galleries import run_bulk as run_job
+    from stash_sense.jobs.options import from_settings
+    from stash_sense.jobs.report import PluginReporter
+    from stash_sense.plugin import engine_access
+
+    if not databases.database_paths():  # before loading any model: a clear message, no downloads
+        raise engine_access.NoDatabaseError(engine_access.NO_DATABASE)
+    raw = ctx.client.plugin_settings()
+    options = from_settings(ctx.settings, raw, args, engine_access.calibration_thresholds(),
+                            engine_access.pack_name())
+    service = LazyService(options.pack, engine_access.engine_threads())
+    try:
+        return run_job(ctx.client, ctx.journal, service, options, PluginReporter())
+    finally:
+        service.close()
+
+
+def run_scene_task(ctx: Any, args: dict) -> dict:
+    """The "Identify scenes" task: settings as for galleries plus frames per scene and markers."""
+    from dataclasses import asdict
+
+    from stash_sense import databases
+    from stash_sense.jobs.options import from_settings
+    from stash_sense.jobs.report import PluginReporter
+    from stash_sense.jobs.scenes import SceneOptions, run_scenes
+    from stash_sense.plugin import engine_access
+    from stash_sense.settings import _flag
+
+    if not databases.database_paths():
+        raise engine_access.NoDatabaseError(engine_access.NO_DATABASE)
+    settings = ctx.settings
+    base = from_settings(settings, ctx.client.plugin_settings(), {**args, "mode": "bulk_galleries"},
+                         engine_access.calibration_thresholds(), engine_access.pack_name())
+    frames = int(float(args.get("frames") or 0)) or settings.scene_frames
+    options = SceneOptions(**{**asdict(base), "untagged": False, "tag": None, "tag_images": False},
+                           frames=frames, markers=_flag(args.get("markers"), settings.scene_markers))
+    service = LazyService(options.pack, engine_access.engine_threads())
+    try:
+        return run_scenes(ctx.client, ctx.journal, service, options, PluginReporter())
+    finally:
+        service.close()
+
+
+class LazyService:
+    """The engine service, started on the first image that needs it.
+
+    A re-run over a library already done (or fully cached) then never loads models at all; the
+    database version that decides what is "already done" is read from the manifests on disk.
+    """
+
+    def __init__(self, pack: str, threads: int):
+        self.pack, self.threads = pack, threads
+        self._service: Any = None
+
+    def database_version(self) -> str | None:
+        from stash_sense.plugin import engine_access
+
+        return engine_access.database_info()["version"]
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("analyze", "identify_analyzed", "info"):
+            if self._service is None:
+                from stash_sense.service import get_service
+
+                self._service = get_service(self.pack, self.threads)
+            return getattr(self._service, name)
+        raise AttributeError(name)
+
+    def close(self) -> None:
+        if self._service is not None:
+            self._service.close()
