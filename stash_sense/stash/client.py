@@ -51,6 +51,24 @@ class StashNotFound(StashError):
     """The requested object or file does not exist in Stash (e.g. image 404)."""
 
 
+class StashTooOld(StashError):
+    """Stash older than ``queries.MIN_STASH_VERSION``: our documents would fail its schema."""
+
+
+def check_version(version: Any) -> None:
+    """Refuse a Stash older than the oldest schema our documents are tested against, in one message.
+
+    ``version`` is stashapi's ``StashVersion`` (or anything with major/minor/patch). A build without
+    a release tag parses as 0.0.0: unknown, so it is let through rather than refused.
+    """
+    found = (int(version.major), int(version.minor), int(version.patch))
+    if found == (0, 0, 0) or found >= Q.MIN_STASH_VERSION:
+        return
+    need = "v" + ".".join(map(str, Q.MIN_STASH_VERSION))
+    raise StashTooOld(f"Stash Sense needs Stash {need} or newer; this Stash is v{'.'.join(map(str, found))}. "
+                      "Update Stash, then run Stash Sense again.")
+
+
 # --- connection dicts ---------------------------------------------------------------------------
 
 
@@ -170,6 +188,7 @@ class StashClient:
             ) from exc
         except Exception as exc:  # stashapi raises bare Exception
             raise StashError(f"Cannot connect to Stash at {self.base_url}: {exc}") from exc
+        check_version(self.stash.version)
 
     @classmethod
     def from_plugin_input(cls, server_connection: dict, **kwargs: Any) -> StashClient:
@@ -511,6 +530,12 @@ class StashClient:
         if resp.status_code != 200:
             raise StashError(f"Stash answered HTTP {resp.status_code} for {what} at {url}")
         return resp.content
+
+
+def is_zip_member(file: dict) -> bool:
+    """The file lives inside a zip (its path is not a real file): ``zip_file_id`` on every Stash
+    version, ``zip_file`` as newer Stash also answers."""
+    return bool(file.get("zip_file_id") or file.get("zip_file"))
 
 
 def fingerprint(file: dict, fp_type: str) -> str | None:
