@@ -35,8 +35,8 @@ STASHAPI_STARTUP = {
 
 
 def js_documents() -> dict[str, str]:
-    """The GraphQL strings in the UI script (string literals, joined where concatenated with +)."""
-    text = (REPO / "stash_sense" / "js" / "stash_sense.js").read_text()
+    """The GraphQL strings in the UI scripts (string literals, joined where concatenated with +)."""
+    text = "\n".join(p.read_text() for p in sorted((REPO / "stash_sense" / "js").rglob("*.js")))
     joined = re.sub(r'"\s*\+\s*"', "", text)
     found = re.findall(r'"((?:query|mutation) [^"]*)"', joined)
     return {f"js {i}: {doc.split('(')[0]}": doc for i, doc in enumerate(found)}
