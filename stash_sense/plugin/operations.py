@@ -43,7 +43,11 @@ class Context:
     @cached_property
     def settings(self) -> settings_mod.Settings:
         """Read once per call; "Low memory" reaches the engine worker through its environment."""
-        settings = settings_mod.from_stash(self.client.plugin_settings())
+        raw = self.client.plugin_settings()
+        settings = settings_mod.from_stash(raw)
+        note = settings_mod.zero_threshold_note(raw)
+        if note:
+            log.warning(note)
         os.environ["STASH_SENSE_MEMORY"] = "low" if settings.low_memory else "full"
         return settings
 
