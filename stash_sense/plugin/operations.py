@@ -211,7 +211,7 @@ def undo_last_run(ctx: Context) -> dict:
 
 
 def download_db(ctx: Context) -> dict:
-    from stash_sense import databases
+    from stash_sense.service import databases
     from stash_sense.engine.database import read_manifest
     from stash_sense.engine.packs import load_pack
     from stash_sense.engine.releases import install_release

@@ -55,7 +55,7 @@ def identifier_for(settings: object | None = None) -> Identifier:
     """
     global _identifier
     if _identifier is None:
-        from stash_sense import databases
+        from stash_sense.service import databases
         from stash_sense.engine.identify import Identifier
 
         if not databases.database_paths():
@@ -75,7 +75,7 @@ def service() -> Service:
     """
     global _service
     if _service is None:
-        from stash_sense import databases
+        from stash_sense.service import databases
         from stash_sense.service import get_service
 
         if not databases.database_paths():
@@ -88,7 +88,7 @@ def service() -> Service:
 
 def database_info() -> dict:
     """Version(s) and performer count of the installed databases, from their manifests on disk."""
-    from stash_sense import databases
+    from stash_sense.service import databases
 
     versions, performers = [], 0
     for path in databases.database_paths():
@@ -120,7 +120,7 @@ def calibration_thresholds() -> dict[str, float]:
 
 def database_record(universal_id: str) -> dict:
     """An identity's record from the installed databases' performers.json (no index loading)."""
-    from stash_sense import databases
+    from stash_sense.service import databases
 
     for path in databases.database_paths():
         try:
