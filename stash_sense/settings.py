@@ -31,7 +31,7 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
                           "GitHub releases API URL, a direct .zip URL or a local .zip path used by "
                           "\"Download/update face database\". Empty: the published Stash Sense database."),
     "pythonPath": ("STRING", "Python path override",
-                   "Python 3.11+ used to create the plugin's own environment (<plugin folder>/.venv). "
+                   "Python 3.11+ used to create the plugin's own environment (<Stash config folder>/stash-sense/venv). "
                    "Empty: the Python that Stash runs."),
     "linkExistingOnly": ("BOOLEAN", "Link existing performers only",
                          "Never create a performer: an identified person who is not in your library yet is "

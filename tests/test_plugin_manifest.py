@@ -17,6 +17,7 @@ UI_KEYS = {"requires", "csp", "javascript", "css", "assets"}
 SETTING_KEYS = {"type", "displayName", "description"}
 TASK_KEYS = {"name", "description", "execArgs", "defaultArgs"}
 TASKS = {
+    "Set up / repair environment": "setup",
     "Identify performers in all galleries": "bulk_galleries",
     "Identify performers in galleries without performers": "bulk_galleries_untagged",
     "Identify performers in galleries with a tag": "bulk_galleries_tagged",

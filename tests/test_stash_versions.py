@@ -43,8 +43,8 @@ def js_documents() -> dict[str, str]:
 
 
 def bootstrap_documents() -> dict[str, str]:
-    text = (REPO / "stash_sense_plugin.py").read_text()
-    found = re.findall(r"\"query\": f'(query [^']*)'", text)
+    text = re.sub(r'"\s*\n\s*"', "", (REPO / "stash_sense_plugin.py").read_text())  # adjacent literals
+    found = re.findall(r"f'(query [^']*)'", text) + re.findall(r'"(mutation [^"]*)"', text)
     return {f"bootstrap {i}": doc.replace("{{", "{").replace("}}", "}").replace("{PLUGIN_ID}", "stash_sense")
             for i, doc in enumerate(found)}
 
@@ -57,7 +57,8 @@ def every_document() -> dict[str, str]:
 
 def test_the_document_list_is_complete():
     docs = every_document()
-    assert len(js_documents()) >= 5 and len(bootstrap_documents()) == 1
+    assert len(js_documents()) >= 5 and len(bootstrap_documents()) == 2
+    assert any("runPluginTask" in d for d in bootstrap_documents().values())
     assert any("runPluginTask" in d for d in js_documents().values())
     assert len(docs) >= 40
 

@@ -249,7 +249,16 @@ def _bulk(mode: str) -> Callable[[Context], Any]:
     return lambda ctx: bulk.run_bulk(ctx, mode, ctx.args)
 
 
+def setup(ctx: Context) -> dict:
+    """"Set up / repair environment" reaching the plugin itself: the bootstrap has done the work (or
+    was skipped); the environment this runs in is the answer."""
+    import sys
+
+    return {"environment": sys.prefix, "python": sys.executable, "ready": True}
+
+
 OPERATIONS: dict[str, Callable[[Context], Any]] = {
+    "setup": setup,
     "identify_gallery": identify_gallery,
     "identify_image": identify_image,
     "identify_scene": identify_scene,
