@@ -72,18 +72,30 @@ def check_version(version: Any) -> None:
 # --- connection dicts ---------------------------------------------------------------------------
 
 
+def url_host(host: str) -> str:
+    """The host part of a URL to Stash: an any-address becomes loopback, an IPv6 literal gets brackets.
+
+    Stash's ``host`` setting (sent as ``server_connection.Host``) is where it listens: ``0.0.0.0``
+    or ``::`` is not an address to connect to, and ``http://::1:9999`` is not a URL.
+    """
+    host = host.strip()
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if bare in ("", "0.0.0.0"):
+        return "127.0.0.1" if bare else "localhost"
+    if bare == "::":
+        return "[::1]"
+    return f"[{bare}]" if ":" in bare else bare
+
+
 def connection_from_plugin_input(server_connection: dict) -> dict:
     """Normalise the plugin stdin ``server_connection`` into a StashInterface connection dict.
 
     Stash often listens on 0.0.0.0, which is not a connectable address; only Name/Value of the Go
     ``http.Cookie`` are meaningful. ``ApiKey`` is not sent by Stash but is honoured when present.
     """
-    host = server_connection.get("Host") or "localhost"
-    if host == "0.0.0.0":
-        host = "127.0.0.1"
     conn: dict[str, Any] = {
         "Scheme": server_connection.get("Scheme") or "http",
-        "Host": host,
+        "Host": url_host(server_connection.get("Host") or "localhost"),
         "Port": int(server_connection.get("Port") or 9999),
     }
     cookie = server_connection.get("SessionCookie") or {}
@@ -170,9 +182,7 @@ class StashClient:
 
     def __init__(self, conn: dict, *, verify_ssl: bool = True, logger: Any = None):
         self.conn = dict(conn)
-        host = self.conn.get("Host", "localhost")
-        if host == "0.0.0.0":
-            host = "127.0.0.1"
+        host = url_host(str(self.conn.get("Host") or "localhost"))
         self.conn["Host"] = host
         base_path = str(self.conn.pop("BasePath", "") or "").rstrip("/")
         self.base_url = f"{self.conn.get('Scheme', 'http')}://{host}:{self.conn.get('Port', 9999)}{base_path}"
