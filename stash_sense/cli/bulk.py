@@ -64,8 +64,8 @@ def _bulk(args: argparse.Namespace) -> int:
 
 
 def _identifier(args: argparse.Namespace):
-    from stash_sense.service import databases
     from stash_sense.engine.identify import Identifier
+    from stash_sense.service import databases
     from stash_sense.service.access import NO_DATABASE
 
     if not databases.database_paths():

@@ -211,10 +211,10 @@ def undo_last_run(ctx: Context) -> dict:
 
 
 def download_db(ctx: Context) -> dict:
-    from stash_sense.service import databases
     from stash_sense.engine.database import read_manifest
     from stash_sense.engine.packs import load_pack
     from stash_sense.engine.releases import install_release
+    from stash_sense.service import databases
 
     source = str(ctx.args.get("url") or ctx.settings.database_source_url)
     log.info(f"Stash Sense: downloading the face database from {source}")

@@ -28,11 +28,11 @@ def run_bulk(ctx: Any, mode: str, args: dict) -> dict:
 
 
 def run_gallery_task(ctx: Any, args: dict) -> dict:
-    from stash_sense.service import databases
     from stash_sense.jobs.galleries import run_bulk as run_job
     from stash_sense.jobs.options import from_settings
     from stash_sense.jobs.report import PluginReporter
     from stash_sense.service import access as engine_access
+    from stash_sense.service import databases
 
     if not databases.database_paths():  # before loading any model: a clear message, no downloads
         raise engine_access.NoDatabaseError(engine_access.NO_DATABASE)
@@ -50,11 +50,11 @@ def run_scene_task(ctx: Any, args: dict) -> dict:
     """The "Identify scenes" task: settings as for galleries plus frames per scene and markers."""
     from dataclasses import asdict
 
-    from stash_sense.service import databases
     from stash_sense.jobs.options import from_settings
     from stash_sense.jobs.report import PluginReporter
     from stash_sense.jobs.scenes import SceneOptions, run_scenes
     from stash_sense.service import access as engine_access
+    from stash_sense.service import databases
     from stash_sense.settings import _flag
 
     if not databases.database_paths():

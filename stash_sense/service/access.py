@@ -55,8 +55,8 @@ def identifier_for(settings: object | None = None) -> Identifier:
     """
     global _identifier
     if _identifier is None:
-        from stash_sense.service import databases
         from stash_sense.engine.identify import Identifier
+        from stash_sense.service import databases
 
         if not databases.database_paths():
             raise NoDatabaseError(NO_DATABASE)
@@ -75,8 +75,7 @@ def service() -> Service:
     """
     global _service
     if _service is None:
-        from stash_sense.service import databases
-        from stash_sense.service import get_service
+        from stash_sense.service import databases, get_service
 
         if not databases.database_paths():
             raise NoDatabaseError(NO_DATABASE)
