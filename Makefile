@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 export STASH_SENSE_MODEL_DIR ?= $(SHARED)/models
 export STASH_SENSE_SHARED ?= $(SHARED)
 
-.PHONY: test bench bench-peers demo lint clean
+.PHONY: test bench bench-peers demo lint clean package
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,8 +48,13 @@ bench-peers: $(PEERS_STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m stash_sense.demo.run
 
+# What Stash's plugin manager installs: dist/stash_sense.zip and the source index dist/index.yml
+# (add the folder's URL + /index.yml as a source in Stash: Settings > Plugins > Available Plugins).
+package:
+	$(PYTHON) devtools/package.py dist
+
 lint: $(STAMP)
 	$(BIN)/ruff check stash_sense devtools tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache dist
