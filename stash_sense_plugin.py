@@ -98,15 +98,19 @@ def legacy_venv(plugin_dir: Path, venv: Path) -> Path | None:
     return old
 
 
-def use_home_data(home: Path | None, plugin_dir: Path = PLUGIN_DIR) -> None:
-    """Point the plugin at ``<home>/data`` (unless ``STASH_SENSE_DATA_DIR`` is set) and move there what
-    an older version kept in ``<plugin folder>/data``."""
+def use_home_data(home: Path | None, plugin_dir: Path = PLUGIN_DIR, migrate: bool = False) -> None:
+    """Point the plugin at ``<home>/data`` (unless ``STASH_SENSE_DATA_DIR`` is set); with ``migrate``
+    (tasks only: moving gigabytes across file systems has no place in a click) first move there what
+    an older version kept in ``<plugin folder>/data``, which is used as is until then."""
     if home is None or os.environ.get("STASH_SENSE_DATA_DIR"):
         return
     target = home / "data"
-    os.environ["STASH_SENSE_DATA_DIR"] = str(target)
     old = plugin_dir / "data"
     leftovers = [p for p in old.iterdir() if p.name != "README.md"] if old.is_dir() else []
+    if leftovers and not migrate:
+        os.environ["STASH_SENSE_DATA_DIR"] = str(old)
+        return
+    os.environ["STASH_SENSE_DATA_DIR"] = str(target)
     if not leftovers:
         return
     target.mkdir(parents=True, exist_ok=True)
@@ -474,7 +478,7 @@ def main() -> int:
     plugin_input = plugin_input if isinstance(plugin_input, dict) else {}
     mode = str((plugin_input.get("args") or {}).get("mode") or "")
     home = home_dir(plugin_input)
-    use_home_data(home)
+    use_home_data(home, migrate=mode in TASK_MODES)
     venv = venv_dir(PLUGIN_DIR, home)
     if running_in(venv) and mode != SETUP_MODE:
         return run_plugin(stdin_data)

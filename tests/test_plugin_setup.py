@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 import textwrap
 import threading
@@ -110,6 +111,7 @@ def test_a_click_on_a_fresh_install_starts_setup_and_never_installs(stash, plugi
     # the click answered without running the plugin (an error, not the stub's output) and left the
     # install to the task it started
     assert [j["description"] for j in jobs(stash)] == ["Running plugin task: Set up / repair environment"]
+    assert boot.home_dir({"server_connection": stash.server_connection()}) == home
 
     wait_for_jobs(stash)
     assert [j["status"] for j in jobs(stash)] == ["FINISHED"] and (home / "venv" / boot.STAMP).exists()
@@ -214,6 +216,18 @@ def test_ipv6_hosts_make_valid_urls(host, monkeypatch):
         server.shutdown()
     assert boot.stash_url({"Host": "0.0.0.0", "Port": 9999}) == "http://127.0.0.1:9999"
     assert boot.stash_url({"Host": "fd00::5", "Port": 1, "Scheme": "https"}) == "https://[fd00::5]:1"
+
+
+def test_a_click_uses_old_data_until_a_task_moves_it(plugin, tmp_path, monkeypatch):
+    monkeypatch.delenv("STASH_SENSE_DATA_DIR", raising=False)
+    (plugin / "data" / "db").mkdir(parents=True)
+    home = tmp_path / "home"
+    boot.use_home_data(home, plugin, migrate=False)
+    assert os.environ["STASH_SENSE_DATA_DIR"] == str(plugin / "data") and (plugin / "data" / "db").is_dir()
+    monkeypatch.delenv("STASH_SENSE_DATA_DIR")
+    boot.use_home_data(home, plugin, migrate=True)
+    assert os.environ["STASH_SENSE_DATA_DIR"] == str(home / "data") and (home / "data" / "db").is_dir()
+    assert not (plugin / "data").exists()
 
 
 def test_home_is_beside_stash_config(tmp_path, monkeypatch):
