@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 export STASH_SENSE_MODEL_DIR ?= $(SHARED)/models
 export STASH_SENSE_SHARED ?= $(SHARED)
 
-.PHONY: test bench bench-peers demo lint clean
+.PHONY: test bench bench-peers demo lint requirements clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,8 +48,16 @@ bench-peers: $(PEERS_STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m stash_sense.demo.run
 
+# ruff everywhere; mypy on the typed core (engine, contracts, service: [tool.mypy]); the import
+# layers ([tool.importlinter]); eslint on the UI (lint-js).
 lint: $(STAMP)
-	$(BIN)/ruff check stash_sense devtools tests bench
+	$(BIN)/ruff check stash_sense devtools tests bench stash_sense_plugin.py
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+
+# pyproject.toml is the one source of requirements; this rewrites the requirements*.txt files.
+requirements:
+	$(PYTHON) -m devtools.requirements
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import shutil
@@ -160,35 +161,27 @@ def run_job(server, identifier, data_dir: Path, force: bool = False) -> dict:
     from stash_sense.jobs.galleries import run_bulk
     from stash_sense.jobs.options import BulkOptions
     from stash_sense.library.journal import Journal
-    from stash_sense.service.identifier_service import IdentifierService
+    from stash_sense.service.inprocess import InProcessService
     from stash_sense.stash.client import StashClient
 
     os.environ["STASH_SENSE_DATA_DIR"] = str(data_dir)
+    logging.getLogger("stash_sense").setLevel(logging.WARNING)  # no per-gallery lines in the bench output
     calibration = load_calibration(identifier.engine.pack)
     options = BulkOptions(force=force, auto=calibration.auto_threshold, review=calibration.review_threshold,
                           pack=PACK)
     client = StashClient.from_url(server.url, API_KEY)
     journal = Journal()
+    service = InProcessService(identifier.engine.pack.name, identifier=identifier)
     load_before = os.getloadavg()[0]
     try:
-        summary = run_bulk(client, journal, IdentifierService(identifier), options, _Quiet())
+        summary = run_bulk(client, journal, service, options)
     finally:
         journal.close()
     summary["loadavg_before"], summary["loadavg_after"] = round(load_before, 2), round(os.getloadavg()[0], 2)
     summary["images_per_s"] = round(summary["images"] / max(summary["seconds"], 1e-9), 2)
     summary["galleries_per_min"] = round(summary["processed"] * 60 / max(summary["seconds"], 1e-9), 1)
+    print(f"  {summary['processed']} galleries, {summary['images_per_s']} images/s", file=sys.stderr, flush=True)
     return summary
-
-
-class _Quiet:
-    def info(self, message: str) -> None:
-        if message.startswith("Stash Sense bulk:"):
-            print(f"  {message}", file=sys.stderr, flush=True)
-
-    warning = error = info
-
-    def progress(self, fraction: float) -> None:
-        pass
 
 
 def precision_recall(server, truth: dict[str, set[str]]) -> dict:

@@ -38,7 +38,7 @@ def gallery_performers(server: DemoStash, gallery_id: str) -> set[str]:
 
 
 def build_reference(scenario: demo.Scenario) -> None:
-    from stash_sense import databases
+    from stash_sense.service import databases
     from stash_sense.service.access import engine_for
 
     started = time.monotonic()

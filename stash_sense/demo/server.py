@@ -60,7 +60,8 @@ def load_schema(directory: str | os.PathLike | None = None) -> GraphQLSchema:
     if directory is None and _SCHEMA is not None:
         return _SCHEMA
     d = Path(directory) if directory is not None else schema_dir()
-    files = sorted(glob.glob(str(d / "**" / "*.graphql"), recursive=True))
+    files = sorted(f for f in glob.glob(str(d / "**" / "*.graphql"), recursive=True)
+                   if "versions" not in Path(f).relative_to(d).parts)  # older releases' schemas live there
     if not files:
         raise FileNotFoundError(f"no Stash schema (*.graphql) under {d}; set STASH_SENSE_SHARED")
     schema = build_schema("\n".join(Path(f).read_text(encoding="utf-8") for f in files))

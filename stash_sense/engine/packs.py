@@ -22,7 +22,6 @@ from stash_sense.engine.recipe import Recipe
 log = logging.getLogger(__name__)  # the plugin routes it to Stash's log, the CLI to stderr
 
 PACK_DIR = Path(__file__).resolve().parent / "packs"
-DEFAULT_PACK = "stash-sense-v1"
 
 
 class ModelUnavailable(RuntimeError):

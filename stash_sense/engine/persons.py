@@ -129,8 +129,8 @@ def _mark_incidental(persons: list[Person]) -> None:
 
 def auto_applies(person: Person, calibration: Calibration) -> bool:
     """Whether the person's performer is tagged without asking: confident, and not a bystander."""
-    return (person.identified is not None and not person.incidental
-            and person.identified.confidence >= calibration.auto_threshold)
+    return person.identified is not None and calibration.band(
+        person.identified.confidence, person.incidental) == "auto"
 
 
 def _score_person(person: Person, rows: list[int], per_face, top_of, matcher: Matcher,

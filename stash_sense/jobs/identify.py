@@ -8,15 +8,19 @@ override the calibration). Non-rejected auto/review candidates are stored as sug
 
 from __future__ import annotations
 
+import logging
 import time
 
+from stash_sense.contracts import Thresholds
+from stash_sense.engine.decide import band as decision_band
 from stash_sense.library import images
 from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver
-from stash_sense.plugin import protocol as log
 from stash_sense.service import access as engine_access
 from stash_sense.settings import Settings
 from stash_sense.stash.client import StashClient, StashNotFound
+
+log = logging.getLogger(__name__)
 
 MAX_CANDIDATES = 5
 
@@ -116,11 +120,9 @@ def candidate_entry(universal_id: str, record: dict, confidence: float, threshol
     }
 
 
-def band(confidence: float, thresholds: dict, incidental: bool = False) -> str:
-    """A bystander (one image, beside the gallery's subjects) is offered for review, never auto."""
-    if confidence >= thresholds["auto"] and not incidental:
-        return "auto"
-    return "review" if confidence >= thresholds["review"] else "low"
+def band(confidence: float, thresholds: Thresholds, incidental: bool = False) -> str:
+    """``engine.calibration.band`` with the effective thresholds (settings override the calibration)."""
+    return decision_band(confidence, thresholds["auto"], thresholds["review"], incidental)
 
 
 def _suggestable(person: dict) -> dict:

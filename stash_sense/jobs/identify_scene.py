@@ -10,6 +10,7 @@ appearance without analysing the video again.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from stash_sense.jobs.identify import _suggestable, describe_persons
@@ -17,10 +18,11 @@ from stash_sense.library import images
 from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver
 from stash_sense.library.scene_source import frame_crop, primary_file, screenshot, video_source
-from stash_sense.plugin import protocol as log
 from stash_sense.service import access as engine_access
 from stash_sense.settings import Settings
 from stash_sense.stash.client import StashClient, StashNotFound
+
+log = logging.getLogger(__name__)
 
 
 def load_scene(client: StashClient, scene_id: str) -> dict:

@@ -7,9 +7,8 @@ onnxruntime and insightface take seconds to import, most of what the warm path s
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-Item = tuple[str, bytes | str | Path]  # (name, image bytes or a path to the image file)
+from stash_sense.contracts import Item
 
 
 def split_items(items: list[Item]) -> tuple[list[dict], list[bytes]]:

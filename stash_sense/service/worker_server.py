@@ -17,7 +17,7 @@ import time
 from contextlib import suppress
 
 from stash_sense.service.backend import Backend
-from stash_sense.service.interface import error_message
+from stash_sense.service.errors import error_message
 from stash_sense.service.items import join_items
 from stash_sense.service.launcher import is_live
 from stash_sense.service.location import WorkerPaths, prepare, worker_paths

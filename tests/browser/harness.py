@@ -211,7 +211,7 @@ def _main() -> None:  # pragma: no cover - manual development aid
     scen = demo.build_scenario(tmp)
     ids = demo.seed_stash(tmp / "stash.sqlite", scen)
     if "--no-db" not in sys.argv:
-        from stash_sense import databases
+        from stash_sense.service import databases
 
         eng = Engine("test-mbf128", threads=2)
         demo.build_reference(eng, scen, tmp / "db")

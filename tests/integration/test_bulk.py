@@ -185,12 +185,12 @@ def test_review_band_is_stored_and_tagged_and_rejections_respected(stash: Plugin
 
 def test_forced_rerun_runs_no_inference_and_writes_nothing(stash: PluginStash, engine, monkeypatch):
     """In this process, so the ONNX session runs of the real engine can be counted."""
-    from stash_sense import databases
     from stash_sense.engine.identify import Identifier
     from stash_sense.jobs.galleries import run_bulk
     from stash_sense.jobs.options import BulkOptions
     from stash_sense.library.journal import Journal
-    from stash_sense.service.identifier_service import IdentifierService
+    from stash_sense.service import databases
+    from stash_sense.service.inprocess import InProcessService
     from stash_sense.stash.client import StashClient
 
     runs = []
@@ -206,11 +206,12 @@ def test_forced_rerun_runs_no_inference_and_writes_nothing(stash: PluginStash, e
     calibration = identifier.calibration
     options = BulkOptions(auto=calibration.auto_threshold, review=calibration.review_threshold, pack="test-mbf128")
     journal = Journal()
-    first = run_bulk(client, journal, IdentifierService(identifier), options)
+    service = InProcessService(engine.pack.name, identifier=identifier)
+    first = run_bulk(client, journal, service, options)
     assert first["inferred"] == first["images"] == 25 and len(runs) >= 25
     state, mutations = stash.links(), journal.db.execute("SELECT COUNT(*) FROM mutations").fetchone()[0]
     runs.clear()
-    forced = run_bulk(client, journal, IdentifierService(identifier), BulkOptions(**{**options.__dict__,
+    forced = run_bulk(client, journal, service, BulkOptions(**{**options.__dict__,
                                                                                      "force": True}))
     assert forced["processed"] == 5 and forced["cached"] == 25 and forced["inferred"] == 0
     assert runs == []  # not one detector or embedder run
@@ -235,6 +236,9 @@ def test_cli_dry_run_then_untagged_run(stash: PluginStash):
         real = subprocess.run(cmd + ["--untagged", "--tag-images", "--low-memory"], capture_output=True, text=True,
                               cwd=REPO, timeout=180)
         assert real.returncode == 0, real.stderr
+        # a terminal gets plain lines: no Stash log prefixes, write-back lines included (issue 18's CLI bug)
+        assert "\x01" not in real.stderr + dry.stderr and "\x02" not in real.stderr
+        assert "Added to gallery" in real.stderr and "Stash Sense galleries:" in real.stderr
         summary = json.loads(real.stdout)
         assert summary["galleries"] == 3  # Blair solo and Rumsfeld and Chirac already have performers
         names = {t: stash.gallery_performers(t) for t in stash.ids["galleries"]}

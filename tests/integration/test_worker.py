@@ -22,7 +22,7 @@ import pytest
 from conftest import LFW, REPO
 
 from stash_sense.engine.builder import build_database
-from stash_sense.service import DEFAULT_PACK, ServiceError, get_service, launcher
+from stash_sense.service import ServiceError, get_service, launcher
 from stash_sense.service.inprocess import InProcessService
 from stash_sense.service.location import worker_paths
 from stash_sense.service.wire import MAX_HEADER, PREFIX, ProtocolError, recv_message, send_message
@@ -263,12 +263,6 @@ def test_protocol_frames_and_limits():
         left.sendall(PREFIX.pack(MAX_HEADER + 1, 0))
         with pytest.raises(ProtocolError):
             recv_message(right)
-
-
-def test_default_pack_is_the_engines():
-    from stash_sense.engine.packs import DEFAULT_PACK as ENGINE_DEFAULT
-
-    assert DEFAULT_PACK == ENGINE_DEFAULT
 
 
 def test_client_import_stays_light():
