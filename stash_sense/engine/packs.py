@@ -141,6 +141,8 @@ def _by_hand(spec: ModelSpec, target: Path, exc: FetchError) -> str:
 
 
 def _download_model(spec: ModelSpec, target: Path) -> None:
+    if spec.url is None:
+        raise ModelUnavailable(f"model file {spec.file} has no download URL")
     progress = _stderr_progress(Path(spec.file).name)
     if not spec.archive_member:
         download(spec.url, target, spec.sha256, progress)

@@ -175,7 +175,7 @@ def _assign(persons: list[Person]) -> None:
 
 def query_faces(results, weights: dict[str, float]) -> list[QueryFace]:
     """Usable faces of analysed images (``ImageResult`` list) as clustering input."""
-    faces = []
+    faces: list[QueryFace] = []
     for result in results:
         for face in result.usable_faces:
             if face.embeddings:

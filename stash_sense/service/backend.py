@@ -34,7 +34,7 @@ class Backend:
 
     def refresh(self) -> Identifier:
         """Reload the databases when the installed or enrolled ones differ from the loaded ones."""
-        if not self._owned:
+        if not self._owned and self.identifier is not None:
             return self.identifier
         fingerprint = database_fingerprint()
         if self.identifier is None or fingerprint != self._fingerprint:
