@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from devtools.demo.server import validate_document
 from stash_sense.bulk.cache import EmbeddingCache, file_key
 from stash_sense.bulk.decide import decide
 from stash_sense.bulk.fetch import GALLERIES_IMAGES, batches
 from stash_sense.bulk.ledger import Ledger
 from stash_sense.bulk.options import BulkOptions
 from stash_sense.bulk.sampling import sample
-from stash_sense.demo.server import validate_document
 
 
 def test_sample_spreads_over_the_whole_gallery():

@@ -9,9 +9,9 @@ import yaml
 from conftest import REPO
 from plugin_env import *  # noqa: F403  (fixtures: stash, empty_stash, reference_db)
 
+from devtools.demo.scenario import REFERENCE_IMAGES, lfw_dir
+from devtools.demo.seed import seed
 from stash_sense import databases
-from stash_sense.demo.scenario import REFERENCE_IMAGES, lfw_dir
-from stash_sense.demo.seed import seed
 from stash_sense.stash import queries as Q
 
 

@@ -1,0 +1,60 @@
+"""The real Stash GraphQL schema (SDL from ../shared/stash-schema): loading, validation, field resolution.
+
+Why: a query real Stash would reject must be rejected by the demo too, so the demo builds its schema
+from Stash's own SDL instead of a hand-written copy.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+from typing import Any
+
+from graphql import GraphQLError, GraphQLSchema, build_schema, parse, validate
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def schema_dir() -> Path:
+    """The real Stash SDL: $STASH_SENSE_SHARED/stash-schema, else <repo>/../shared/stash-schema."""
+    shared = Path(os.environ.get("STASH_SENSE_SHARED", REPO.parent / "shared"))
+    return shared / "stash-schema"
+
+
+_SCHEMA: GraphQLSchema | None = None
+
+
+def load_schema(directory: str | os.PathLike | None = None) -> GraphQLSchema:
+    """Build the Stash schema from its SDL files (cached for the default location)."""
+    global _SCHEMA
+    if directory is None and _SCHEMA is not None:
+        return _SCHEMA
+    d = Path(directory) if directory is not None else schema_dir()
+    # versions/ holds older Stash schemas side by side: never mix them into this one
+    found = glob.glob(str(d / "**" / "*.graphql"), recursive=True)
+    files = sorted(f for f in found if "versions" not in Path(f).relative_to(d).parts)
+    if not files:
+        raise FileNotFoundError(f"no Stash schema (*.graphql) under {d}; set STASH_SENSE_SHARED")
+    schema = build_schema("\n".join(Path(f).read_text(encoding="utf-8") for f in files))
+    if directory is None:
+        _SCHEMA = schema
+    return schema
+
+
+def validate_document(query: str, schema: GraphQLSchema | None = None) -> list[GraphQLError]:
+    """Validation errors of a document against the Stash schema (empty list = valid)."""
+    try:
+        doc = parse(query)
+    except GraphQLError as exc:
+        return [exc]
+    return list(validate(schema or load_schema(), doc))
+
+
+def resolve_field(*pos: Any, **args: Any) -> Any:
+    """Default field resolver without named ``source``/``info`` parameters: Stash has fields whose
+    arguments are called ``source`` (scrapeSinglePerformer), which clash with graphql-core's default."""
+    parent, info = pos
+    name = info.field_name
+    value = parent.get(name) if isinstance(parent, dict) else getattr(parent, name, None)
+    return value(info, **args) if callable(value) else value
