@@ -77,6 +77,10 @@ def check_keys(kind: str, filt: dict, supported: set[str]) -> None:
         raise GraphQLError(f"demo Stash: {kind} keys {sorted(extra)} not implemented")
 
 
+# The demo creates everything in id order and has no dates: these sorts follow the ids.
+CREATION_ORDER = {"date", "created_at", "updated_at"}
+
+
 def paginate(items: list[dict], filt: dict | None, sort_keys: dict[str, Callable[[dict], Any]], default: str) -> list:
     """Apply FindFilterType: q is handled by callers; sort, direction, page, per_page (25; -1 = all)."""
     filt = filt or {}
@@ -84,6 +88,8 @@ def paginate(items: list[dict], filt: dict | None, sort_keys: dict[str, Callable
     if sort == "random" or sort.startswith("random_"):
         random.Random(0).shuffle(items)
     else:
+        if sort in CREATION_ORDER and sort not in sort_keys:
+            sort = "id"
         if sort not in sort_keys:
             raise GraphQLError(f"demo Stash: sort {sort!r} not implemented")
         items.sort(key=sort_keys[sort], reverse=(filt.get("direction") == "DESC"))

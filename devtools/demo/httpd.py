@@ -1,4 +1,5 @@
-"""The demo Stash's HTTP layer: POST /graphql and the media routes, with Stash's authentication.
+"""The demo Stash's HTTP layer: POST /graphql, subscriptions, media routes and the web UI, with Stash's
+authentication.
 
 Why: the plugin talks to Stash over HTTP with a session cookie or an API key; answering the same
 routes with the same status codes (401, 404, 206 ranges) is what makes the demo a faithful stand-in.
@@ -13,6 +14,12 @@ from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
+
+from wsproto.utilities import generate_accept_token
+
+from . import webui
+from .websocket import SUBPROTOCOL, SubscriptionSession
+from .webui import Reply
 
 if TYPE_CHECKING:
     from .server import DemoStash
@@ -50,6 +57,38 @@ class Handler(BaseHTTPRequestHandler):
         morsel = cookie.get("session")
         return morsel is not None and morsel.value == stash.session
 
+    def _reply(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        for key, value in {**reply.headers, "Content-Length": str(len(reply.body))}.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    def _prefix(self) -> str:
+        """The reverse proxy's sub-path (``X-Forwarded-Prefix``), without a trailing slash."""
+        return (self.headers.get("X-Forwarded-Prefix") or "").rstrip("/")
+
+    def _base_url(self) -> str:
+        """Where the client reaches Stash: media URLs in responses are absolute under it, like Stash's."""
+        scheme = self.headers.get("X-Forwarded-Proto") or "http"
+        return f"{scheme}://{self.headers.get('Host')}{self._prefix()}"
+
+    def _websocket(self) -> None:
+        """Upgrade ``GET /graphql`` to the graphql-transport-ws subscription protocol."""
+        if not self._authorized():
+            return self._send(401, b"401 Unauthorized", "text/plain")
+        key = self.headers.get("Sec-WebSocket-Key") or ""
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", generate_accept_token(key.encode()).decode())
+        if SUBPROTOCOL in (self.headers.get("Sec-WebSocket-Protocol") or ""):
+            self.send_header("Sec-WebSocket-Protocol", SUBPROTOCOL)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        SubscriptionSession(self.connection, self.server.stash).run()
+
     def do_POST(self) -> None:
         if urlsplit(self.path).path.rstrip("/") != "/graphql":
             return self._send(404, b"404 page not found", "text/plain")
@@ -62,15 +101,19 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             return self._json(400, {"errors": [{"message": "invalid JSON body"}]})
         status, result = self.server.stash.execute(
-            req.get("query") or "", req.get("variables"), req.get("operationName"), f"http://{self.headers.get('Host')}"
+            req.get("query") or "", req.get("variables"), req.get("operationName"), self._base_url()
         )
         self._json(status, result)
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
+        if path.rstrip("/") == "/graphql" and (self.headers.get("Upgrade") or "").lower() == "websocket":
+            return self._websocket()
         m = re.fullmatch(r"/(image|scene|performer)/(\d+)/(image|thumbnail|stream|screenshot)", path)
         if not m:
-            return self._send(404, b"404 page not found", "text/plain")
+            stash = self.server.stash
+            accepts_gzip = "gzip" in (self.headers.get("Accept-Encoding") or "")
+            return self._reply(webui.serve(path, self._prefix(), accepts_gzip, stash.plugin_dir, stash.plugin_id))
         if not self._authorized():
             return self._send(401, b"401 Unauthorized", "text/plain")
         data, ctype = self.server.stash.read_file_bytes(m.group(1), int(m.group(2)), m.group(3))

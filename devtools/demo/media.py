@@ -29,7 +29,7 @@ def read_file_bytes(db_path: str, kind: str, obj_id: int, what: str) -> tuple[by
             ).fetchone()
         elif kind == "performer" and what == "image":
             performer = conn.execute("SELECT image FROM performers WHERE id = ?", (obj_id,)).fetchone()
-            return performer_image(performer["image"] if performer else None)
+            return performer_image(performer["image"]) if performer else (None, "")
         elif kind == "scene" and what in ("stream", "screenshot"):
             row = conn.execute(
                 "SELECT f.*, NULL zpath FROM scenes s JOIN files f ON f.id = s.file_id WHERE s.id = ?", (obj_id,)
@@ -57,13 +57,22 @@ def read_file_bytes(db_path: str, kind: str, obj_id: int, what: str) -> tuple[by
     return data, ctype
 
 
+# Stash answers an image-less performer with a placeholder (its image_path then says &default=true).
+DEFAULT_PERFORMER_SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 200 300"><rect width="200" height="300" fill="#394b59"/>'
+    b'<circle cx="100" cy="105" r="50" fill="#8a9ba8"/><path d="M20 300c0-70 40-110 80-110s80 40 80 110z" '
+    b'fill="#8a9ba8"/></svg>'
+)
+
+
 def performer_image(image: str | None) -> tuple[bytes | None, str]:
-    """A performer's image as stored by performerCreate/seed: a data URL or a local file path.
+    """A performer's image as stored by performerCreate/seed: a data URL or a local file path; Stash's
+    placeholder when there is none.
 
     Remote URLs (stash-box images) are not fetched by the demo: 404, like an image Stash could not get.
     """
     if not image:
-        return None, ""
+        return DEFAULT_PERFORMER_SVG, "image/svg+xml"
     if image.startswith("data:"):
         header, _, payload = image.partition(",")
         return base64.b64decode(payload), header[5:].split(";")[0] or "image/jpeg"

@@ -182,7 +182,7 @@ class Ctx:
             "paths": {
                 "image": f"{self.base_url}/image/{iid}/image?t={t}",
                 "thumbnail": f"{self.base_url}/image/{iid}/thumbnail?t={t}",
-                "preview": None,
+                "preview": "",
             },
             "galleries": lambda info: [
                 self.gallery(r)

@@ -11,7 +11,20 @@ import os
 from pathlib import Path
 from typing import Any
 
-from graphql import GraphQLError, GraphQLSchema, build_schema, parse, validate
+from graphql import (
+    GraphQLEnumType,
+    GraphQLError,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    build_schema,
+    parse,
+    validate,
+)
+
+from .seed import now
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,10 +64,48 @@ def validate_document(query: str, schema: GraphQLSchema | None = None) -> list[G
     return list(validate(schema or load_schema(), doc))
 
 
+SCALAR_ZERO: dict[str, Any] = {
+    "String": "",
+    "ID": "0",
+    "Int": 0,
+    "Int64": 0,
+    "Float": 0.0,
+    "Boolean": False,
+    "Map": {},
+    "BoolMap": {},
+    "PluginConfigMap": {},
+    "Any": None,
+}
+
+
+def zero_value(return_type: GraphQLOutputType) -> Any:
+    """What an empty Stash answers for a non-null field the demo does not model: "", 0, false, [],
+    the first enum value, an object of zero values, the current time.
+
+    Why: Stash's web UI asks for hundreds of fields (the whole configuration, every field of a
+    gallery); a null in a non-null field fails its whole query and the page shows an error. Nullable
+    fields stay null, like Stash for data that is not set.
+    """
+    if not isinstance(return_type, GraphQLNonNull):
+        return None
+    inner = return_type.of_type
+    if isinstance(inner, GraphQLList):
+        return []
+    if isinstance(inner, GraphQLEnumType):
+        return next(iter(inner.values))
+    if isinstance(inner, GraphQLObjectType):
+        return {}
+    if inner.name in ("Time", "Timestamp"):
+        return now()
+    return SCALAR_ZERO.get(inner.name)
+
+
 def resolve_field(*pos: Any, **args: Any) -> Any:
     """Default field resolver without named ``source``/``info`` parameters: Stash has fields whose
-    arguments are called ``source`` (scrapeSinglePerformer), which clash with graphql-core's default."""
+    arguments are called ``source`` (scrapeSinglePerformer), which clash with graphql-core's default.
+    A non-null field the demo leaves unset gets its zero value (see ``zero_value``)."""
     parent, info = pos
     name = info.field_name
     value = parent.get(name) if isinstance(parent, dict) else getattr(parent, name, None)
-    return value(info, **args) if callable(value) else value
+    value = value(info, **args) if callable(value) else value
+    return zero_value(info.return_type) if value is None else value

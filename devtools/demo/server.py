@@ -103,6 +103,10 @@ class DemoStash(PluginRunner):
         return self._httpd.server_address[1]
 
     @property
+    def running(self) -> bool:
+        return self._httpd is not None
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 

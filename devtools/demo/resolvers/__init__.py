@@ -8,9 +8,12 @@ from .performers import PerformerResolvers
 from .scenes import SceneResolvers
 from .system import SystemResolvers
 from .tags import TagResolvers
+from .ui import UIResolvers
 
 
-class Root(SystemResolvers, GalleryResolvers, ImageResolvers, SceneResolvers, PerformerResolvers, TagResolvers):
+class Root(
+    SystemResolvers, GalleryResolvers, ImageResolvers, SceneResolvers, PerformerResolvers, TagResolvers, UIResolvers
+):
     """Root value for Query and Mutation (graphql-core looks fields up as attributes)."""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Resolvers
+from .ui import DEFAULT_UI
 
 
 class SystemResolvers(Resolvers):
@@ -35,7 +36,7 @@ class SystemResolvers(Resolvers):
                 ],
             },
             "plugins": plugins,
-            "ui": {},
+            "ui": c.config("ui", DEFAULT_UI),
         }
 
     def configurePlugin(self, info: Any, plugin_id: str, input: dict) -> dict:
