@@ -44,9 +44,9 @@ $(PEERS_STAMP): $(STAMP) requirements-peers.txt
 bench-peers: $(PEERS_STAMP)
 	$(BIN)/python -m bench.peers_bench $(PEERS_ARGS)
 
-# The plugin as Stash runs it, on a demo Stash seeded with LFW galleries (stash_sense/demo/run.py).
+# The plugin as Stash runs it, on a demo Stash seeded with LFW galleries (devtools/demo/run.py).
 demo: $(STAMP)
-	$(BIN)/python -m stash_sense.demo.run
+	$(BIN)/python -m devtools.demo.run
 
 # ruff everywhere; mypy on the typed core (engine, contracts, service: [tool.mypy]); the import
 # layers ([tool.importlinter]); eslint on the UI (lint-js).

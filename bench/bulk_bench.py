@@ -1,7 +1,7 @@
 """Bulk gallery task benchmark (issue 7): throughput cold (empty embedding cache) and warm (cache
 filled), with 1 and 2 engine threads, and tag precision/recall against the seeded truth.
 
-A demo Stash (``stash_sense.demo``) is seeded with galleries of real LFW faces: each gallery holds
+A demo Stash (``devtools.demo``) is seeded with galleries of real LFW faces: each gallery holds
 1-2 people of the reference database (2-4 images each, never an image the database was built
 from, never an image of another gallery) and, in some, a stranger who is in no database. Every
 measured run starts from a freshly seeded Stash, so cold and warm do the same writes; only the
@@ -111,7 +111,7 @@ def seed_stash(folder: Path, lib: dict) -> StashProcess:
     Its own process, as a real Stash is: in this one, its GraphQL work would take the GIL from
     the job being measured.
     """
-    from stash_sense.demo.seed import seed
+    from devtools.demo.seed import seed
 
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / "stash.sqlite"
@@ -124,7 +124,7 @@ def seed_stash(folder: Path, lib: dict) -> StashProcess:
 
 SERVE = """
 import sys
-from stash_sense.demo.server import DemoStash
+from devtools.demo.server import DemoStash
 server = DemoStash(sys.argv[1], session="bench", api_key=sys.argv[2])
 print(server.start(), flush=True)
 sys.stdin.read()

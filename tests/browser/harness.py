@@ -202,8 +202,8 @@ def _main() -> None:  # pragma: no cover - manual development aid
     os.environ.setdefault("STASH_SENSE_SHARED", str(REPO.parent / "shared"))
     os.environ.setdefault("STASH_SENSE_MODEL_DIR", str(REPO.parent / "shared" / "models"))
     os.environ.setdefault("STASH_SENSE_PACK", "test-mbf128")
-    from stash_sense.demo import scenario as demo
-    from stash_sense.demo.server import DemoStash
+    from devtools.demo import scenario as demo
+    from devtools.demo.server import DemoStash
     from stash_sense.engine import Engine
 
     tmp = Path(tempfile.mkdtemp(prefix="stash-sense-harness-"))

@@ -23,8 +23,8 @@ import yaml
 from conftest import REPO
 from plugin_env import SESSION, install_reference, reference_db  # noqa: F401  (fixture)
 
-from stash_sense.demo import scenario as demo
-from stash_sense.demo.server import DemoStash
+from devtools.demo import scenario as demo
+from devtools.demo.server import DemoStash
 
 BROWSER_DIR = REPO / "tests" / "browser"
 ARTIFACTS = REPO / "tests" / "artifacts"

@@ -21,9 +21,9 @@ from conftest import REPO
 from plugin_env import *  # noqa: F403  (fixtures: stash, empty_stash, reference_db)
 from plugin_env import SESSION, PluginStash, install_reference, run_plugin
 
-from stash_sense.demo import scenario as demo
-from stash_sense.demo.seed import connect, seed
-from stash_sense.demo.server import DemoStash
+from devtools.demo import scenario as demo
+from devtools.demo.seed import connect, seed
+from devtools.demo.server import DemoStash
 
 EXTRA_GALLERIES = [
     ("Blair again", {"Tony_Blair": 3}, False, []),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stash_sense.demo.server import validate_document
+from devtools.demo.server import validate_document
 from stash_sense.jobs.cache import EmbeddingCache, file_key
 from stash_sense.jobs.decide import decide
 from stash_sense.jobs.fetch import GALLERIES_IMAGES, batches

@@ -8,8 +8,8 @@ import tarfile
 import pytest
 from conftest import LFW
 
-from stash_sense.demo import samples
-from stash_sense.demo.scenario import IDENTITIES, STRANGER
+from devtools.demo import samples
+from devtools.demo.scenario import IDENTITIES, STRANGER
 
 FOLDERS = [i.folder for i in IDENTITIES] + [STRANGER]
 

@@ -12,8 +12,8 @@ import pytest
 import requests
 from conftest import LFW
 
-from stash_sense.demo.seed import DEFAULT_ENDPOINT, make_zip, oshash, seed
-from stash_sense.demo.server import DemoStash, validate_document
+from devtools.demo.seed import DEFAULT_ENDPOINT, make_zip, oshash, seed
+from devtools.demo.server import DemoStash, validate_document
 from stash_sense.stash import queries as Q
 
 SESSION = "s3cr3t"

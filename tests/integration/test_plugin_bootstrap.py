@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from stash_sense.demo.server import DemoStash
+from devtools.demo.server import DemoStash
 
 STUB_MAIN = textwrap.dedent("""
     import json, sys

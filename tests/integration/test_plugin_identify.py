@@ -62,7 +62,7 @@ def test_missing_image_file_is_reported_not_fatal(stash):
     blair = sorted(p for p in stash.ids["images"] if "Tony_Blair" in p)
     moved = Path(blair[0])
     # the file vanished (for the plugin and for Stash): its row points at a path that does not exist
-    from stash_sense.demo.seed import connect
+    from devtools.demo.seed import connect
 
     conn = connect(stash.server.db_path)
     conn.execute("UPDATE files SET path = ? WHERE path = ?", (str(stash.tmp / "gone.jpg"), str(moved)))

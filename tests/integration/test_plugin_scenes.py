@@ -8,7 +8,7 @@ from plugin_env import *  # noqa: F403  (fixtures: stash, empty_stash, reference
 from plugin_env import SESSION
 from scene_env import BLAIR, POWELL, TRUTH, range_iou, seed_scenes, two_people_video
 
-from stash_sense.demo.scenario import USER_PERFORMER
+from devtools.demo.scenario import USER_PERFORMER
 
 FRAMES = 12  # per scene: enough for 10 s at ~0.8 s spacing, cheap on a 2-core box
 MIN_IOU = 0.6  # 12 frames: each range edge is known to within half a spacing (~0.4 s)

@@ -9,8 +9,8 @@ import yaml
 from conftest import REPO
 from plugin_env import *  # noqa: F403  (fixtures: stash, empty_stash, reference_db)
 
-from stash_sense.demo.scenario import REFERENCE_IMAGES, lfw_dir
-from stash_sense.demo.seed import seed
+from devtools.demo.scenario import REFERENCE_IMAGES, lfw_dir
+from devtools.demo.seed import seed
 from stash_sense.service import databases
 from stash_sense.stash import queries as Q
 

@@ -6,7 +6,7 @@ import sqlite3
 
 from plugin_env import *  # noqa: F403  (fixtures: stash, empty_stash, reference_db)
 
-from stash_sense.demo.scenario import USER_PERFORMER
+from devtools.demo.scenario import USER_PERFORMER
 
 ADD_PERFORMER = ("mutation($ids: [ID!], $p: [ID!]) { bulkGalleryUpdate(input: {ids: $ids, "
                  "performer_ids: {ids: $p, mode: ADD}}) { id } }")

@@ -11,8 +11,8 @@ import pytest
 from conftest import LFW
 from graphql import parse, validate
 
-from stash_sense.demo.seed import DEFAULT_ENDPOINT, make_zip, seed
-from stash_sense.demo.server import DemoStash, load_schema
+from devtools.demo.seed import DEFAULT_ENDPOINT, make_zip, seed
+from devtools.demo.server import DemoStash, load_schema
 from stash_sense.library.images import image_source
 from stash_sense.stash import client as client_mod
 from stash_sense.stash import queries as Q

@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from stash_sense.demo import scenario as demo
-from stash_sense.demo.samples import shared_dir
-from stash_sense.demo.server import DemoStash
+from devtools.demo import scenario as demo
+from devtools.demo.samples import shared_dir
+from devtools.demo.server import DemoStash
 from stash_sense.service.launcher import stop_worker
 from stash_sense.stash import queries as Q
 

@@ -13,8 +13,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stash_sense.demo.samples import lfw_dir
-from stash_sense.demo.seed import DEFAULT_ENDPOINT, make_zip
+from devtools.demo.samples import lfw_dir
+from devtools.demo.seed import DEFAULT_ENDPOINT, make_zip
 
 REFERENCE_IMAGES = 4  # images per identity in the reference database (never shown in galleries)
 STRANGER = "Serena_Williams"  # in galleries, in no database: must come out unknown
@@ -110,7 +110,7 @@ def build_scenario(workdir: Path, galleries: list | None = None, identities: lis
 
 def seed_performer_links(db_path: Path, scenario: Scenario) -> None:
     """Drop the stash ids of the performers that should be matched by name only (seed() links all)."""
-    from stash_sense.demo.seed import connect
+    from devtools.demo.seed import connect
 
     conn = connect(db_path)
     try:
@@ -123,7 +123,7 @@ def seed_performer_links(db_path: Path, scenario: Scenario) -> None:
 
 def seed_stash(db_path: Path, scenario: Scenario) -> dict:
     """Seed the demo Stash database; returns the ids ``seed`` assigned."""
-    from stash_sense.demo.seed import seed
+    from devtools.demo.seed import seed
 
     ids = seed(db_path, scenario.galleries, scenario.performers,
                stash_boxes=[{"endpoint": DEFAULT_ENDPOINT, "name": "StashDB"}])

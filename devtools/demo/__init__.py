@@ -1,6 +1,6 @@
 """Embedded demo Stash (GraphQL on the real Stash schema, SQLite-backed) for tests and local demos.
 
-Seed data with ``stash_sense.demo.seed.seed(...)``; run with ``stash_sense.demo.server.DemoStash``.
+Seed data with ``devtools.demo.seed.seed(...)``; run with ``devtools.demo.server.DemoStash``.
 (``seed`` is not re-exported here: it would shadow the ``seed`` module.)
 """
 
