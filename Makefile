@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 export STASH_SENSE_MODEL_DIR ?= $(SHARED)/models
 export STASH_SENSE_SHARED ?= $(SHARED)
 
-.PHONY: test bench bench-peers demo lint clean
+.PHONY: test bench bench-peers demo lint lint-js clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,15 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check stash_sense tests bench
+
+# ESLint on the plugin's browser code (stash_sense/js); the tool lives in js-tooling/ (not shipped).
+JS_TOOLING := js-tooling
+$(JS_TOOLING)/node_modules/.installed-stamp: $(JS_TOOLING)/package.json $(JS_TOOLING)/package-lock.json
+	cd $(JS_TOOLING) && npm ci --no-audit --no-fund
+	touch $@
+
+lint-js: $(JS_TOOLING)/node_modules/.installed-stamp
+	$(JS_TOOLING)/node_modules/.bin/eslint --config $(JS_TOOLING)/eslint.config.mjs --max-warnings 0 stash_sense/js
 
 clean:
 	rm -rf $(VENV) .pytest_cache
