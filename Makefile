@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 export STASH_SENSE_MODEL_DIR ?= $(SHARED)/models
 export STASH_SENSE_SHARED ?= $(SHARED)
 
-.PHONY: test bench bench-peers demo lint requirements clean
+.PHONY: test bench bench-peers demo lint lint-js requirements clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,10 +54,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check stash_sense devtools tests bench stash_sense_plugin.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+	$(MAKE) lint-js
 
 # pyproject.toml is the one source of requirements; this rewrites the requirements*.txt files.
 requirements:
 	$(PYTHON) -m devtools.requirements
+
+# ESLint on the plugin's browser code (stash_sense/js); the tool lives in js-tooling/ (not shipped).
+JS_TOOLING := js-tooling
+$(JS_TOOLING)/node_modules/.installed-stamp: $(JS_TOOLING)/package.json $(JS_TOOLING)/package-lock.json
+	cd $(JS_TOOLING) && npm ci --no-audit --no-fund
+	touch $@
+
+lint-js: $(JS_TOOLING)/node_modules/.installed-stamp
+	$(JS_TOOLING)/node_modules/.bin/eslint --config $(JS_TOOLING)/eslint.config.mjs --max-warnings 0 stash_sense/js
 
 clean:
 	rm -rf $(VENV) .pytest_cache

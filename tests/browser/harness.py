@@ -7,7 +7,8 @@ exactly as Stash does behind a proxy):
 * ``/stash/vendor/...``: React 17, react-dom, react-bootstrap 1.6, Bootstrap 4.6 CSS and FontAwesome
   icons from ``tests/browser/node_modules`` (the versions Stash's UI ships), used to build a minimal
   ``window.PluginApi`` (``harness/plugin-api.js``);
-* ``/stash/plugin/stash_sense/javascript`` and ``.../css``: the plugin's UI files, unchanged;
+* ``/stash/plugin/stash_sense/javascript`` and ``.../css``: the plugin's UI files listed in the manifest's
+  ``ui.javascript`` / ``ui.css``, concatenated in order, as Stash serves them;
 * ``/stash/graphql``, ``/stash/image/...``, ``/stash/performer/...``: proxied to the demo Stash with
   its session cookie (the browser never needs to log in).
 
@@ -29,6 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import yaml
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -67,6 +70,13 @@ PAGE = """<!doctype html>
 </body>
 </html>
 """
+
+
+def plugin_ui_files(kind: str) -> bytes:
+    """The files the manifest lists under ``ui.<kind>``, concatenated in order with nothing between
+    them: what Stash answers on ``/plugin/{id}/javascript`` and ``/plugin/{id}/css``."""
+    manifest = yaml.safe_load((REPO / "stash_sense.yml").read_text(encoding="utf-8"))
+    return b"".join((REPO / path).read_bytes() for path in manifest["ui"][kind])
 
 
 class Harness:
@@ -178,9 +188,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(404, b"not found", "text/plain")
             return self._file(HERE / "harness" / name)
         if rel == "/plugin/stash_sense/javascript":
-            return self._file(REPO / "stash_sense" / "js" / "stash_sense.js", "text/javascript")
+            return self._send(200, plugin_ui_files("javascript"), "text/javascript; charset=utf-8")
         if rel == "/plugin/stash_sense/css":
-            return self._file(REPO / "stash_sense" / "js" / "stash_sense.css", "text/css")
+            return self._send(200, plugin_ui_files("css"), "text/css; charset=utf-8")
         if re.fullmatch(r"/(image|performer|scene)/\d+/\w+", rel):
             return self._proxy(rel + (("?" + urlsplit(self.path).query) if urlsplit(self.path).query else ""))
         if rel == "/favicon.ico":

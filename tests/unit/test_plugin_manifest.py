@@ -67,8 +67,12 @@ def test_tasks_and_modes():
 
 def test_ui_files_exist_and_no_other_yml_in_the_plugin_folder():
     ui = manifest()["ui"]
-    assert ui["javascript"] == ["stash_sense/js/stash_sense.js"] and ui["css"] == ["stash_sense/js/stash_sense.css"]
-    for path in ui["javascript"] + ui["css"]:
+    assert ui["css"] == ["stash_sense/js/stash_sense.css"]
+    # every UI file, once; core.js opens the namespace the others fill in, main.js starts the UI last
+    js = ui["javascript"]
+    assert js[0] == "stash_sense/js/core.js" and js[-1] == "stash_sense/js/main.js" and len(set(js)) == len(js)
+    assert sorted(js) == sorted(str(p.relative_to(REPO)) for p in (REPO / "stash_sense" / "js").glob("*.js"))
+    for path in js + ui["css"]:
         assert (REPO / path).is_file()
     skip = {".git", ".venv", "data", "node_modules"}
     found = [p.relative_to(REPO) for p in REPO.rglob("*.yml")]
