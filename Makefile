@@ -60,8 +60,8 @@ lint: $(STAMP)
 requirements:
 	$(PYTHON) -m devtools.requirements
 
-# ESLint on the plugin's browser code (stash_sense/js); the tool lives in js-tooling/ (not shipped).
-JS_TOOLING := js-tooling
+# ESLint on the plugin's browser code (stash_sense/js); the tool lives in devtools/eslint/ (not shipped).
+JS_TOOLING := devtools/eslint
 $(JS_TOOLING)/node_modules/.installed-stamp: $(JS_TOOLING)/package.json $(JS_TOOLING)/package-lock.json
 	cd $(JS_TOOLING) && npm ci --no-audit --no-fund
 	touch $@
