@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-from stash_sense.contracts import Service
+from stash_sense.contracts import Service, Thresholds
 from stash_sense.jobs.cache import EmbeddingCache, engine_fingerprint
 from stash_sense.jobs.decide import Decision, Match, decide
 from stash_sense.jobs.ledger import Ledger
@@ -295,7 +295,7 @@ def _write_review(run: Run, item_id: str, decision: Decision, links: dict[str, s
     pending = [m for m in decision.review if not _already_there(resolver, m, on_target)]
     if not pending:
         return []
-    thresholds = {"auto": run.options.auto, "review": run.options.review}
+    thresholds = Thresholds(auto=run.options.auto, review=run.options.review)
     persons = [{**suggestion(i, m, thresholds, resolver, on_target, analysed.crop_source(m)),
                 **analysed.review_fields(m)} for i, m in enumerate(pending)]
     if not run.options.dry_run:
