@@ -8,6 +8,9 @@ from collections.abc import Callable
 from stash_sense.worker.items import Item
 
 Progress = Callable[[int], None]  # called with the number of images analysed so far
+# Same words as stash_sense.engine.index_file.DAMAGED (a test checks); not imported from there
+# because importing the engine costs seconds on every invocation.
+DAMAGED_DATABASE = "the face database is damaged: run Verify / download again"
 
 
 class ServiceError(RuntimeError):
