@@ -105,7 +105,7 @@ def _text(value: Any, default: str) -> str:
     return text or default
 
 
-def _flag(value: Any, default: bool) -> bool:
+def parse_flag(value: Any, default: bool) -> bool:
     if value is None or value == "":
         return default
     if isinstance(value, str):
@@ -126,8 +126,8 @@ def _create_performers(raw: dict) -> bool:
     """On unless "Link existing performers only" is on; a ``createPerformers: false`` saved by an
     older version (when the setting had the opposite meaning) still means "link only"."""
     if raw.get("linkExistingOnly") not in (None, ""):
-        return not _flag(raw.get("linkExistingOnly"), False)
-    return _flag(raw.get("createPerformers"), True)
+        return not parse_flag(raw.get("linkExistingOnly"), False)
+    return parse_flag(raw.get("createPerformers"), True)
 
 
 def zero_threshold_note(raw: dict | None) -> str | None:
@@ -151,9 +151,9 @@ def from_stash(raw: dict | None) -> Settings:
         create_performers=_create_performers(raw),
         identified_tag=_text(raw.get("identifiedTagName"), IDENTIFIED_TAG),
         review_tag=_text(raw.get("reviewTagName"), REVIEW_TAG),
-        dry_run=_flag(raw.get("dryRun"), False),
+        dry_run=parse_flag(raw.get("dryRun"), False),
         max_images_per_gallery=_count(raw.get("maxImagesPerGallery"), DEFAULT_MAX_IMAGES),
         scene_frames=_count(raw.get("sceneFrames"), DEFAULT_SCENE_FRAMES),
-        scene_markers=_flag(raw.get("sceneMarkers"), False),
-        low_memory=_flag(raw.get("lowMemory"), False),
+        scene_markers=parse_flag(raw.get("sceneMarkers"), False),
+        low_memory=parse_flag(raw.get("lowMemory"), False),
     )

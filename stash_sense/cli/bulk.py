@@ -40,17 +40,17 @@ def _bulk(args: argparse.Namespace) -> int:
     if args.low_memory:
         os.environ["STASH_SENSE_MEMORY"] = "low"
     from stash_sense.jobs.galleries import run_bulk
-    from stash_sense.jobs.report import Reporter
     from stash_sense.library.journal import Journal
-    from stash_sense.service.identifier_service import IdentifierService
+    from stash_sense.service.inprocess import InProcessService
     from stash_sense.stash.client import StashClient
 
     client = StashClient.from_url(args.stash_url, args.api_key)
     identifier = _identifier(args)
     options = _options(args, client, identifier)
     journal = Journal()
+    service = InProcessService(identifier.engine.pack.name, identifier=identifier)
     try:
-        summary = run_bulk(client, journal, IdentifierService(identifier), options, Reporter())
+        summary = run_bulk(client, journal, service, options)
     except LookupError as exc:  # e.g. --tag names no tag
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -75,8 +75,8 @@ def _identifier(args: argparse.Namespace):
 
 
 def _options(args: argparse.Namespace, client, identifier):
+    from stash_sense import settings as settings_mod
     from stash_sense.jobs.options import from_settings
-    from stash_sense.plugin import settings as settings_mod
 
     raw = client.plugin_settings()
     if args.auto is not None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stash_sense.engine.detector import DetectedFace, FaceDetector
+from stash_sense.engine.detector import DetectedFace, FaceDetector, UnusableImageError
 from stash_sense.engine.embedder import Embedder
 from stash_sense.engine.imageio import DEFAULT_MAX_SIDE, ImageDecodeError, load_rgb
 from stash_sense.engine.packs import Pack, load_pack, resolve_model
@@ -137,8 +137,13 @@ class Engine:
             result.error = str(exc)
             return result
         result.size = (int(rgb.shape[1]), int(rgb.shape[0]))
+        try:
+            detections = self.detector.detect(rgb)
+        except UnusableImageError as exc:
+            result.error = str(exc)
+            return result
         recipe = next(iter(self.embedders.values())).recipe
-        for detection in self.detector.detect(rgb):
+        for detection in detections:
             face = Face(detection=detection)
             if face.usable:
                 face.crop = align_face(rgb, detection.landmarks, detection.bbox, recipe)
@@ -147,7 +152,7 @@ class Engine:
 
     def _embed_results(self, results: list[ImageResult]) -> None:
         faces = [f for r in results for f in r.faces if f.crop is not None]
-        embeddings = self.embed_crops([f.crop for f in faces])
+        embeddings = self.embed_crops([f.crop for f in faces if f.crop is not None])
         for i, face in enumerate(faces):
             face.embeddings = {name: vectors[i] for name, vectors in embeddings.items()}
             if not self.keep_crops:

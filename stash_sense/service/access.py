@@ -11,12 +11,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stash_sense.paths import DEFAULT_PACK
+
 if TYPE_CHECKING:  # the engine costs seconds to import: only operations that need it pay for it
     from stash_sense.engine.identify import Identifier
     from stash_sense.engine.pipeline import Engine
     from stash_sense.service import Service
 
-DEFAULT_PACK = "stash-sense-v1"
 NO_DATABASE = ("No face database installed yet. Run the task \"Download/update face database\" "
                "(or \"Build local reference from my performers\") in Settings > Tasks, then try again.")
 
