@@ -65,6 +65,16 @@ def test_the_document_list_is_complete():
     assert len(docs) >= 40
 
 
+def test_no_named_document_is_left_out():
+    """Every operation name the plugin's sources define (StashSense...) is among the validated documents."""
+    sources = [*sorted((REPO / "stash_sense").rglob("*.py")), REPO / "stash_sense_plugin.py",
+               *sorted((REPO / "stash_sense" / "js").rglob("*.js"))]
+    defined = {name for path in sources for name in re.findall(r"(?:query|mutation) (StashSense\w+)", path.read_text())}
+    validated = {name for doc in every_document().values()
+                 for name in re.findall(r"(?:query|mutation) (StashSense\w+)", doc)}
+    assert defined and defined <= validated, defined - validated
+
+
 @pytest.fixture(scope="module", params=SUPPORTED)
 def schema(request):
     return load_schema(VERSIONS / request.param)
