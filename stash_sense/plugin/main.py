@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
+from stash_sense.contracts import ServiceError
 from stash_sense.plugin import protocol
 from stash_sense.plugin.operations import Context, UserError, dispatch
 from stash_sense.service.access import NoDatabaseError
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def error_message(exc: BaseException) -> str:
     """The message the user sees (in the browser for operations, in the log for tasks)."""
-    if isinstance(exc, (StashError, NoDatabaseError, UserError, LookupError)):
+    if isinstance(exc, (StashError, NoDatabaseError, UserError, LookupError, ServiceError)):
         return str(exc)
     known = _known_errors()
     if isinstance(exc, known):
@@ -38,7 +39,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from stash_sense.plugin.tasks import NotImplementedYet
 
     names = {"stash_sense.engine.database": "DatabaseError", "stash_sense.engine.releases": "ReleaseError",
-             "stash_sense.engine.packs": "ModelUnavailable", "stash_sense.service.interface": "ServiceError"}
+             "stash_sense.engine.packs": "ModelUnavailable"}
     loaded = tuple(getattr(sys.modules[m], n) for m, n in names.items() if m in sys.modules)
     return (*loaded, NotImplementedYet)
 
