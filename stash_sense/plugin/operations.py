@@ -263,7 +263,11 @@ OPERATIONS: dict[str, Callable[[Context], Any]] = {
 
 
 def dispatch(ctx: Context) -> Any:
-    mode = str(ctx.args.get("mode") or "").strip()
-    if mode not in OPERATIONS:
-        raise UserError(f"unknown mode {mode!r}; expected one of {', '.join(OPERATIONS)}")
-    return OPERATIONS[mode](ctx)
+    """Run the mode on its arguments checked and normalised against the one schema (``arguments``)."""
+    from stash_sense.plugin.arguments import ArgumentError, validate
+
+    try:
+        ctx.args = validate(ctx.args)
+    except ArgumentError as exc:
+        raise UserError(str(exc)) from exc
+    return OPERATIONS[ctx.args["mode"]](ctx)
