@@ -225,19 +225,19 @@ mutation StashSenseBulkSceneUpdate($input: BulkSceneUpdateInput!) {
 
 GALLERY_LINKS = """
 query StashSenseGalleryLinks($ids: [ID!]) {
-  findGalleries(ids: $ids, filter: { per_page: -1 }) { galleries { id performers { id } tags { id } } }
+  findGalleries(ids: $ids, filter: { per_page: -1 }) { galleries { id updated_at performers { id } tags { id } } }
 }
 """
 
 IMAGE_LINKS = """
 query StashSenseImageLinks($ids: [ID!]) {
-  findImages(ids: $ids, filter: { per_page: -1 }) { images { id performers { id } tags { id } } }
+  findImages(ids: $ids, filter: { per_page: -1 }) { images { id updated_at performers { id } tags { id } } }
 }
 """
 
 SCENE_LINKS = """
 query StashSenseSceneLinks($id: ID!) {
-  findScene(id: $id) { id performers { id } tags { id } }
+  findScene(id: $id) { id updated_at performers { id } tags { id } }
 }
 """
 
