@@ -32,9 +32,11 @@ def undo_run(client: StashClient, journal: Journal, run_id: int, status: str = "
     Link writes whose answer was lost are settled first (``settle``): only what the journal proves
     Stash applied for us is taken back; an ``unknown`` one is left in place and listed.
     """
+    from stash_sense.library.creations import reconcile_intents
     from stash_sense.library.settle import is_link, settle, unverified
 
     settle(client, journal, journal.mutations(run_id), strict=True)
+    reconcile_intents(client, journal, run_id)
     all_mutations = journal.mutations(run_id)
     mutations = [m for m in all_mutations if m["status"] == "done" or (m["status"] == "pending" and not is_link(m))]
     kept_unverified = unverified(all_mutations)

@@ -51,8 +51,9 @@ class WriteBack:
                                   "ID on a stash-box configured in Stash, so it cannot be created")
             log.info(f"[dry run] would create performer {record.get('name') or universal_id}")
             return None, True
-        created = self.resolver.create(universal_id, record)
-        self.journal.created(self.run_id, str(created["id"]), universal_id, created.get("name"))
+        from stash_sense.library.creations import create_performer
+
+        created = create_performer(self.client, self.journal, self.resolver, self.run_id, universal_id, record)
         return str(created["id"]), True
 
     def _link_stash_ids(self, performer: dict, universal_id: str, record: dict) -> None:

@@ -386,6 +386,11 @@ class StashClient:
         res = self.call(Q.FIND_PERFORMERS_BY_STASH_ID, {"endpoint": endpoint, "stash_id": stash_id})
         return res["findPerformers"]["performers"]
 
+    def performers_created_with_stash_id(self, endpoint: str, stash_id: str) -> list[dict]:
+        """``[{"id", "name", "created_at"}]`` of the performers linked to this stash-box ID."""
+        res = self.call(Q.PERFORMERS_CREATED_WITH_STASH_ID, {"endpoint": endpoint, "stash_id": stash_id})
+        return res["findPerformers"]["performers"]
+
     def find_performers_by_name(self, name: str) -> list[dict]:
         """Exact-name matches; more than one means the name alone is ambiguous."""
         return self.call(Q.FIND_PERFORMERS_BY_NAME, {"name": name})["findPerformers"]["performers"]

@@ -162,6 +162,16 @@ query StashSenseFindPerformersByStashId($endpoint: String!, $stash_id: String!) 
 }}
 """
 
+# Performers carrying a stash-box ID, with when they were created (reconciling a lost performerCreate).
+PERFORMERS_CREATED_WITH_STASH_ID = """
+query StashSensePerformersCreatedWithStashId($endpoint: String!, $stash_id: String!) {
+  findPerformers(
+    performer_filter: { stash_id_endpoint: { endpoint: $endpoint, stash_id: $stash_id, modifier: EQUALS } }
+    filter: { per_page: -1 }
+  ) { performers { id name created_at } }
+}
+"""
+
 # Exact name match; more than one result means the name is ambiguous.
 FIND_PERFORMERS_BY_NAME = f"""
 query StashSenseFindPerformersByName($name: String!) {{
