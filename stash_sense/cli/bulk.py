@@ -39,6 +39,17 @@ def _bulk(args: argparse.Namespace) -> int:
         os.environ["STASH_SENSE_DATA_DIR"] = args.data_dir
     if args.low_memory:
         os.environ["STASH_SENSE_MEMORY"] = "low"
+    from stash_sense.jobs.run_lock import RunLocked, exclusive_run
+
+    try:
+        with exclusive_run("command line bulk"):  # one run per library: not beside a task in Stash
+            return _bulk_locked(args)
+    except RunLocked as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _bulk_locked(args: argparse.Namespace) -> int:
     from stash_sense.jobs.galleries import run_bulk
     from stash_sense.jobs.report import Reporter
     from stash_sense.library.journal import Journal

@@ -197,13 +197,15 @@ def suggestions(ctx: Context) -> dict:
 
 
 def undo_last_run(ctx: Context) -> dict:
+    from stash_sense.jobs.run_lock import exclusive_run
     from stash_sense.library.undo import undo_last
 
     if ctx.dry_run:
         run = ctx.journal.last_undoable_run(ctx.args.get("run_kind"))
         log.info(f"[dry run] would undo run {run['id'] if run else None}")
         return {"run_id": run["id"] if run else None, "dry_run": True}
-    return undo_last(ctx.client, ctx.journal, ctx.args.get("run_kind") or None)
+    with exclusive_run("task undo_last_run"):  # not under a bulk run that is still writing
+        return undo_last(ctx.client, ctx.journal, ctx.args.get("run_kind") or None)
 
 
 def download_db(ctx: Context) -> dict:
