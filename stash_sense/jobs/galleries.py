@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from stash_sense.jobs import fetch
+from stash_sense.jobs import fetch, halt
 from stash_sense.jobs.analysis import PreparedGallery, analyse, prefetch, prepare, windows
 from stash_sense.jobs.cache import EmbeddingCache
 from stash_sense.jobs.decide import Decision, decide
@@ -210,9 +210,11 @@ def _finish_one(run: Run, prepared: PreparedGallery) -> None:
         run.summary.errors += 1
         run.summary.failed_galleries.append(prepared.id)
         run.reporter.error(f"Gallery {prepared.id} ({prepared.gallery.get('title') or ''}) skipped: {exc}")
+        halt.item_failed(run, exc, "Stash Sense bulk")  # Stash gone or disk full: the whole run stops
         if not run.options.dry_run:
             run.ledger.mark(prepared.id, run.signature, "failed", run.bulk_run_id, {"error": str(exc)})
         return
+    halt.item_succeeded(run)
     run.summary.processed += 1
     run.reporter.info(f"{line} ({time.monotonic() - started:.2f}s)")
 

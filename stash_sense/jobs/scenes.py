@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from stash_sense.jobs import halt
 from stash_sense.jobs.cache import EmbeddingCache
 from stash_sense.jobs.decide import Decision, decide
 from stash_sense.jobs.galleries import Run, already_there, close_run, name_of, open_run, resolve_performers
@@ -104,9 +105,11 @@ def _one(run: Run, scene: dict) -> None:
         run.summary.errors += 1
         run.summary.failed_scenes.append(str(scene["id"]))
         run.reporter.error(f"Scene {scene['id']} ({scene.get('title') or ''}) skipped: {exc}")
+        halt.item_failed(run, exc, "Stash Sense scenes")  # Stash gone or disk full: the whole run stops
         if not run.options.dry_run:
             run.ledger.mark(ledger_id(scene), run.signature, "failed", run.bulk_run_id, {"error": str(exc)})
         return
+    halt.item_succeeded(run)
     run.summary.processed += 1
     run.reporter.info(f"{line} ({time.monotonic() - started:.2f}s)")
 

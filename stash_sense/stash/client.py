@@ -274,6 +274,10 @@ class StashClient:
         except Exception as exc:
             raise StashError(f"Stash request failed: {exc}") from exc
 
+    def ping(self) -> str | None:
+        """Stash's version, or a ``StashError`` when it does not answer (after the read retries)."""
+        return self.call(Q.VERSION)["version"]["version"]
+
     # -- galleries / images / scenes
 
     def find_gallery(self, gallery_id: str | int) -> dict | None:

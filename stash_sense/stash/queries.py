@@ -172,6 +172,11 @@ query StashSensePerformersCreatedWithStashId($endpoint: String!, $stash_id: Stri
 }
 """
 
+# The cheapest answer Stash gives: is it there at all?
+VERSION = """
+query StashSenseVersion { version { version } }
+"""
+
 # Exact name match; more than one result means the name is ambiguous.
 FIND_PERFORMERS_BY_NAME = f"""
 query StashSenseFindPerformersByName($name: String!) {{
