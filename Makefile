@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 export STASH_SENSE_MODEL_DIR ?= $(SHARED)/models
 export STASH_SENSE_SHARED ?= $(SHARED)
 
-.PHONY: test bench bench-peers demo lint clean
+.PHONY: test bench bench-peers demo lint lint-js requirements clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,12 +44,30 @@ $(PEERS_STAMP): $(STAMP) requirements-peers.txt
 bench-peers: $(PEERS_STAMP)
 	$(BIN)/python -m bench.peers_bench $(PEERS_ARGS)
 
-# The plugin as Stash runs it, on a demo Stash seeded with LFW galleries (stash_sense/demo/run.py).
+# The plugin as Stash runs it, on a demo Stash seeded with LFW galleries (devtools/demo/run.py).
 demo: $(STAMP)
-	$(BIN)/python -m stash_sense.demo.run
+	$(BIN)/python -m devtools.demo.run
 
+# ruff everywhere; mypy on the typed core (engine, contracts, service: [tool.mypy]); the import
+# layers ([tool.importlinter]); eslint on the UI (lint-js).
 lint: $(STAMP)
-	$(BIN)/ruff check stash_sense devtools tests bench
+	$(BIN)/ruff check stash_sense devtools tests bench stash_sense_plugin.py
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+	$(MAKE) lint-js
+
+# pyproject.toml is the one source of requirements; this rewrites the requirements*.txt files.
+requirements:
+	$(PYTHON) -m devtools.requirements
+
+# ESLint on the plugin's browser code (stash_sense/js); the tool lives in devtools/eslint/ (not shipped).
+JS_TOOLING := devtools/eslint
+$(JS_TOOLING)/node_modules/.installed-stamp: $(JS_TOOLING)/package.json $(JS_TOOLING)/package-lock.json
+	cd $(JS_TOOLING) && npm ci --no-audit --no-fund
+	touch $@
+
+lint-js: $(JS_TOOLING)/node_modules/.installed-stamp
+	$(JS_TOOLING)/node_modules/.bin/eslint --config $(JS_TOOLING)/eslint.config.mjs --max-warnings 0 stash_sense/js
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,7 +1,7 @@
 """Bulk gallery task benchmark (issue 7): throughput cold (empty embedding cache) and warm (cache
 filled), with 1 and 2 engine threads, and tag precision/recall against the seeded truth.
 
-A demo Stash (``stash_sense.demo``) is seeded with galleries of real LFW faces: each gallery holds
+A demo Stash (``devtools.demo``) is seeded with galleries of real LFW faces: each gallery holds
 1-2 people of the reference database (2-4 images each, never an image the database was built
 from, never an image of another gallery) and, in some, a stranger who is in no database. Every
 measured run starts from a freshly seeded Stash, so cold and warm do the same writes; only the
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import shutil
@@ -110,7 +111,7 @@ def seed_stash(folder: Path, lib: dict) -> StashProcess:
     Its own process, as a real Stash is: in this one, its GraphQL work would take the GIL from
     the job being measured.
     """
-    from stash_sense.demo.seed import seed
+    from devtools.demo.seed import seed
 
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / "stash.sqlite"
@@ -123,7 +124,7 @@ def seed_stash(folder: Path, lib: dict) -> StashProcess:
 
 SERVE = """
 import sys
-from stash_sense.demo.server import DemoStash
+from devtools.demo.server import DemoStash
 server = DemoStash(sys.argv[1], session="bench", api_key=sys.argv[2])
 print(server.start(), flush=True)
 sys.stdin.read()
@@ -160,35 +161,27 @@ def run_job(server, identifier, data_dir: Path, force: bool = False) -> dict:
     from stash_sense.jobs.galleries import run_bulk
     from stash_sense.jobs.options import BulkOptions
     from stash_sense.library.journal import Journal
-    from stash_sense.service.identifier_service import IdentifierService
+    from stash_sense.service.inprocess import InProcessService
     from stash_sense.stash.client import StashClient
 
     os.environ["STASH_SENSE_DATA_DIR"] = str(data_dir)
+    logging.getLogger("stash_sense").setLevel(logging.WARNING)  # no per-gallery lines in the bench output
     calibration = load_calibration(identifier.engine.pack)
     options = BulkOptions(force=force, auto=calibration.auto_threshold, review=calibration.review_threshold,
                           pack=PACK)
     client = StashClient.from_url(server.url, API_KEY)
     journal = Journal()
+    service = InProcessService(identifier.engine.pack.name, identifier=identifier)
     load_before = os.getloadavg()[0]
     try:
-        summary = run_bulk(client, journal, IdentifierService(identifier), options, _Quiet())
+        summary = run_bulk(client, journal, service, options)
     finally:
         journal.close()
     summary["loadavg_before"], summary["loadavg_after"] = round(load_before, 2), round(os.getloadavg()[0], 2)
     summary["images_per_s"] = round(summary["images"] / max(summary["seconds"], 1e-9), 2)
     summary["galleries_per_min"] = round(summary["processed"] * 60 / max(summary["seconds"], 1e-9), 1)
+    print(f"  {summary['processed']} galleries, {summary['images_per_s']} images/s", file=sys.stderr, flush=True)
     return summary
-
-
-class _Quiet:
-    def info(self, message: str) -> None:
-        if message.startswith("Stash Sense bulk:"):
-            print(f"  {message}", file=sys.stderr, flush=True)
-
-    warning = error = info
-
-    def progress(self, fraction: float) -> None:
-        pass
 
 
 def precision_recall(server, truth: dict[str, set[str]]) -> dict:

@@ -95,7 +95,7 @@ def _text(value: Any, default: str) -> str:
     return text or default
 
 
-def _flag(value: Any, default: bool) -> bool:
+def parse_flag(value: Any, default: bool) -> bool:
     if value is None or value == "":
         return default
     if isinstance(value, str):
@@ -120,12 +120,12 @@ def from_stash(raw: dict | None) -> Settings:
         review_confidence=_fraction(raw.get("reviewConfidence")),
         database_source_url=_text(raw.get("databaseSourceUrl"), DEFAULT_SOURCE_URL),
         python_path=_text(raw.get("pythonPath"), ""),
-        create_performers=_flag(raw.get("createPerformers"), True),
+        create_performers=parse_flag(raw.get("createPerformers"), True),
         identified_tag=_text(raw.get("identifiedTagName"), IDENTIFIED_TAG),
         review_tag=_text(raw.get("reviewTagName"), REVIEW_TAG),
-        dry_run=_flag(raw.get("dryRun"), False),
+        dry_run=parse_flag(raw.get("dryRun"), False),
         max_images_per_gallery=_count(raw.get("maxImagesPerGallery"), DEFAULT_MAX_IMAGES),
         scene_frames=_count(raw.get("sceneFrames"), DEFAULT_SCENE_FRAMES),
-        scene_markers=_flag(raw.get("sceneMarkers"), False),
-        low_memory=_flag(raw.get("lowMemory"), False),
+        scene_markers=parse_flag(raw.get("sceneMarkers"), False),
+        low_memory=parse_flag(raw.get("lowMemory"), False),
     )

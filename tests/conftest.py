@@ -1,4 +1,8 @@
-"""Shared fixtures: real models and real faces from ../shared (never copied into the repo)."""
+"""Shared fixtures: real models and real faces from ../shared (never copied into the repo).
+
+tests/unit needs nothing beside the checkout; tests/integration and tests/browser run the real
+models on real faces from ../shared and refuse to start without it.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,17 @@ DATASETS = SHARED / "datasets"
 LFW = DATASETS / "lfw_deepfunneled"
 DEEPFACE = DATASETS / "deepface_testset"
 
-if not (SHARED / "models").is_dir():
-    raise RuntimeError(f"tests need the shared models and datasets at {SHARED} (set STASH_SENSE_SHARED)")
+UNIT = REPO / "tests" / "unit"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without ../shared only tests/unit can run; anything else is refused with the reason."""
+    if (SHARED / "models").is_dir():
+        return
+    needing = [item for item in items if UNIT not in Path(str(item.path)).parents]
+    if needing:
+        raise pytest.UsageError(f"{len(needing)} selected test(s) need the shared models and datasets at {SHARED} "
+                                "(set STASH_SENSE_SHARED), or run only tests/unit")
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from stash_sense.demo import scenario as demo
-from stash_sense.demo.server import DemoStash
+from devtools.demo import scenario as demo
+from devtools.demo.server import DemoStash
 from stash_sense.service import databases
 
 __all__ = ["empty_stash", "reference_db", "stash", "run_plugin", "PluginStash", "Run"]
@@ -103,7 +103,7 @@ class PluginStash:
 
     def links(self) -> set[tuple]:
         """Every performer/tag link in the library: the whole state write-back may touch."""
-        from stash_sense.demo.seed import connect
+        from devtools.demo.seed import connect
 
         conn = connect(self.server.db_path)
         try:
@@ -112,7 +112,7 @@ class PluginStash:
             conn.close()
 
     def performers_table(self) -> set[tuple]:
-        from stash_sense.demo.seed import connect
+        from devtools.demo.seed import connect
 
         conn = connect(self.server.db_path)
         try:

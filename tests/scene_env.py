@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.scene_videos import Appearance, SceneSpec, range_iou, write_scene
-from stash_sense.demo.scenario import lfw_dir
-from stash_sense.demo.seed import seed
+from devtools.demo.scenario import lfw_dir
+from devtools.demo.seed import seed
 
 __all__ = ["BLAIR", "POWELL", "TRUTH", "range_iou", "seed_scenes", "two_people_video"]
 

@@ -55,17 +55,17 @@ def _bulk(args: argparse.Namespace) -> int:
 
 def _bulk_locked(args: argparse.Namespace) -> int:
     from stash_sense.jobs.galleries import run_bulk
-    from stash_sense.jobs.report import Reporter
     from stash_sense.library.journal import Journal
-    from stash_sense.service.identifier_service import IdentifierService
+    from stash_sense.service.inprocess import InProcessService
     from stash_sense.stash.client import StashClient
 
     client = StashClient.from_url(args.stash_url, args.api_key)
     identifier = _identifier(args)
     options = _options(args, client, identifier)
     journal = Journal()
+    service = InProcessService(identifier.engine.pack.name, identifier=identifier)
     try:
-        summary = run_bulk(client, journal, IdentifierService(identifier), options, Reporter())
+        summary = run_bulk(client, journal, service, options)
     except LookupError as exc:  # e.g. --tag names no tag
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -79,8 +79,8 @@ def _bulk_locked(args: argparse.Namespace) -> int:
 
 
 def _identifier(args: argparse.Namespace):
-    from stash_sense import databases
     from stash_sense.engine.identify import Identifier
+    from stash_sense.service import databases
     from stash_sense.service.access import NO_DATABASE
 
     if not databases.database_paths():
@@ -90,8 +90,8 @@ def _identifier(args: argparse.Namespace):
 
 
 def _options(args: argparse.Namespace, client, identifier):
+    from stash_sense import settings as settings_mod
     from stash_sense.jobs.options import from_settings
-    from stash_sense.plugin import settings as settings_mod
 
     raw = client.plugin_settings()
     if args.auto is not None:

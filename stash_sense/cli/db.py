@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from stash_sense.engine.builder import build_database, enroll, identities_from_folder, open_or_create
-from stash_sense.engine.database import convert_storage, load_database, read_manifest, verify_checksums
+from stash_sense.engine.database import LEGACY_PACK, convert_storage, load_database, read_manifest, verify_checksums
+from stash_sense.engine.default_pack import DEFAULT_PACK
 from stash_sense.engine.packs import load_pack
 from stash_sense.service import databases
 
@@ -22,7 +23,7 @@ def add_db_commands(commands, add_engine_options, engine_from) -> None:
     download = sub.add_parser("download", help="download/update the published face database")
     download.add_argument("--url", default=DEFAULT_RELEASE_API, help="GitHub releases API URL or a .zip URL")
     download.add_argument("--version", default=None, help="a specific release (YYYY.MM.DD)")
-    download.add_argument("--pack", default="stash-sense-v1")
+    download.add_argument("--pack", default=DEFAULT_PACK)
     download.set_defaults(run=_download)
 
     rollback = sub.add_parser("rollback", help="switch back to the previous downloaded release")
@@ -77,7 +78,7 @@ def _info(args: argparse.Namespace) -> int:
         return 1
     for path in targets:
         manifest = read_manifest(path)
-        db = load_database(path, load_pack(manifest.get("pack", "stash-sense-v1")))
+        db = load_database(path, load_pack(manifest.get("pack", LEGACY_PACK)))
         print(json.dumps(db.info(), indent=2))
     return 0
 
@@ -94,7 +95,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     path = args.db or databases.local_db_path()
     manifest = read_manifest(path)
-    pack = load_pack(manifest.get("pack", "stash-sense-v1"))
+    pack = load_pack(manifest.get("pack", LEGACY_PACK))
     before = sum(p.stat().st_size for p in path.glob("*.voy"))
     out = convert_storage(load_database(path, pack), pack, args.storage, args.out)
     after = sum(p.stat().st_size for p in (args.out or path).glob("*.voy"))

@@ -6,10 +6,25 @@ import argparse
 import logging
 import sys
 
-from stash_sense.cli.bulk import add_bulk_commands
-from stash_sense.cli.db import add_db_commands
-from stash_sense.cli.identify import add_identify_commands
-from stash_sense.cli.options import add_engine_options, engine_from
+from stash_sense.cli.main.bulk import add_bulk_commands
+from stash_sense.cli.main.db import add_db_commands
+from stash_sense.cli.main.identify import add_identify_commands
+from stash_sense.cli.main.options import add_engine_options, engine_from
+
+
+class PlainFormatter(logging.Formatter):
+    """Terminal lines: the message alone, "warning: "/"error: " in front of those levels."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return f"{record.levelname.lower()}: {text}" if record.levelno >= logging.WARNING else text
+
+
+def install_terminal_logging() -> None:
+    """Log records as plain text on stderr (stdout stays for results); progress records are DEBUG."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PlainFormatter("%(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     add_db_commands(commands, add_engine_options, engine_from)
     add_bulk_commands(commands, add_engine_options, engine_from)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    install_terminal_logging()
     try:
         return args.run(args)
     except (RuntimeError, ValueError, OSError) as exc:

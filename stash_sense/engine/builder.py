@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from stash_sense.engine.database import FaceDatabase, load_database, new_index, write_database
+from stash_sense.engine.disk_vectors import DiskVectors
 from stash_sense.engine.pipeline import Engine, ImageResult
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
@@ -174,6 +175,7 @@ def enroll(engine: Engine, db: FaceDatabase, identities: Mapping[str, list],
         ids = list(range(len(faces), len(faces) + len(embeddings)))
         faces.extend([uid] * len(embeddings))
         for name, index in db.indices.items():
+            assert not isinstance(index, DiskVectors), "a database opened in low memory is read-only"
             index.add_items(np.stack([e[name] for e in embeddings]), ids=ids)
         record = records.setdefault(uid, {})
         record.update({k: v for k, v in performers.get(uid, {}).items() if k not in record})

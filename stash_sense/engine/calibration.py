@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stash_sense.engine.decide import band
+
 FEATURES = ("similarity", "margin", "log_faces", "log_images", "votes", "quality")
 EVIDENCE = ("similarity", "margin", "faces", "images", "votes", "quality")  # confidence()'s arguments
 
@@ -36,10 +38,7 @@ class Calibration:
         return 1.0 / (1.0 + math.exp(-z))
 
     def band(self, confidence: float, incidental: bool = False) -> str:
-        """auto / review / low; a bystander (see persons.auto_applies) is never "auto"."""
-        if confidence >= self.auto_threshold and not incidental:
-            return "auto"
-        return "review" if confidence >= self.review_threshold else "low"
+        return band(confidence, self.auto_threshold, self.review_threshold, incidental)
 
     def to_dict(self) -> dict:
         return asdict(self)

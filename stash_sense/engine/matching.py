@@ -234,7 +234,7 @@ class Matcher:
         searched embedder's candidates: if that embedder is the broken one, its search is too."""
         weights = {n: self.weights[n] for n in cosines if n not in broken} or {n: self.weights[n] for n in cosines}
         total = sum(weights.values())
-        return sum(cosines[n] * (w / total) for n, w in weights.items())
+        return np.sum([cosines[n] * (w / total) for n, w in weights.items()], axis=0)
 
     def _rank(self, found: list[tuple[np.ndarray, np.ndarray]]) -> list[PerformerMatch]:
         """Per performer: best similarity, and how many of its faces came within 0.1 of it."""

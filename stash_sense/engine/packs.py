@@ -22,7 +22,6 @@ from stash_sense.engine.recipe import Recipe
 log = logging.getLogger(__name__)  # the plugin routes it to Stash's log, the CLI to stderr
 
 PACK_DIR = Path(__file__).resolve().parent / "packs"
-DEFAULT_PACK = "stash-sense-v1"
 
 
 class ModelUnavailable(RuntimeError):
@@ -142,6 +141,8 @@ def _by_hand(spec: ModelSpec, target: Path, exc: FetchError) -> str:
 
 
 def _download_model(spec: ModelSpec, target: Path) -> None:
+    if spec.url is None:
+        raise ModelUnavailable(f"model file {spec.file} has no download URL")
     progress = _stderr_progress(Path(spec.file).name)
     if not spec.archive_member:
         download(spec.url, target, spec.sha256, progress)

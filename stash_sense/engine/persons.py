@@ -129,8 +129,8 @@ def _mark_incidental(persons: list[Person]) -> None:
 
 def auto_applies(person: Person, calibration: Calibration) -> bool:
     """Whether the person's performer is tagged without asking: confident, and not a bystander."""
-    return (person.identified is not None and not person.incidental
-            and person.identified.confidence >= calibration.auto_threshold)
+    return person.identified is not None and calibration.band(
+        person.identified.confidence, person.incidental) == "auto"
 
 
 def _score_person(person: Person, rows: list[int], per_face, top_of, matcher: Matcher,
@@ -175,7 +175,7 @@ def _assign(persons: list[Person]) -> None:
 
 def query_faces(results, weights: dict[str, float]) -> list[QueryFace]:
     """Usable faces of analysed images (``ImageResult`` list) as clustering input."""
-    faces = []
+    faces: list[QueryFace] = []
     for result in results:
         for face in result.usable_faces:
             if face.embeddings:

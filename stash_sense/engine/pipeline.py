@@ -147,7 +147,7 @@ class Engine:
 
     def _embed_results(self, results: list[ImageResult]) -> None:
         faces = [f for r in results for f in r.faces if f.crop is not None]
-        embeddings = self.embed_crops([f.crop for f in faces])
+        embeddings = self.embed_crops([f.crop for f in faces if f.crop is not None])
         for i, face in enumerate(faces):
             face.embeddings = {name: vectors[i] for name, vectors in embeddings.items()}
             if not self.keep_crops:

@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import cv2
@@ -225,7 +226,8 @@ class _Seeker:
     def __init__(self, block: _Block):
         self.block = block
         self.capture = open_capture(block.video, block.headers)
-        self.keyframes: cv2.VideoCapture | bool | None = None  # demux-only; opened on the first seek
+        # demux-only capture, opened on the first seek; False: this file gives no packet access
+        self.keyframes: cv2.VideoCapture | Literal[False] | None = None
         self.frame_time = 1.0 / block.info.fps if block.info.fps > 0 else 0.04
         self.position: float = -math.inf  # time of the last decoded frame
         self.step = self.frame_time  # spacing of the last two consecutive frames (VFR: varies)

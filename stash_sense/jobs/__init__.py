@@ -1,8 +1,9 @@
-"""Bulk identification of galleries (issue 7): the job behind the "Identify performers in all
-galleries" tasks and ``python -m stash_sense bulk``.
+"""What Stash Sense does to a library, as use cases over the library and service layers.
 
-Modules, one concern each: ``options`` (what a run does), ``sampling`` (which galleries and images),
-``fetch`` (batched Stash reads), ``cache`` (embeddings per image file), ``ledger`` (which galleries a
-run finished, for skip and resume), ``analysis`` (cache first, engine for the misses), ``decide``
-(persons -> add / review / nothing), ``report`` (log lines, progress, summary), ``job`` (the loop).
+One runner for bulk runs (``runner``) with two item kinds, ``galleries`` and ``scenes``; around it,
+one concern per module: ``options`` (what a run does), ``sampling`` and ``fetch`` (which items and
+images, batched Stash reads), ``cache`` (embeddings per file), ``ledger`` (what a run finished, for
+skip and resume), ``analysis`` and ``scene_frames`` (cache first, engine for the misses), ``decide``
+(persons -> add / review / nothing), ``review`` (stored suggestions). The one-target jobs behind
+the buttons: ``identify`` (gallery/image), ``identify_scene``; ``enroll`` builds the local reference.
 """

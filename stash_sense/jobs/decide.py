@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from stash_sense.engine.decide import band
 from stash_sense.jobs.identify import ordered_candidates
 
 
@@ -47,7 +48,7 @@ def decide(group: dict, auto: float, review: float, rejected: set[str]) -> Decis
         taken.add(best["id"])
         match = Match(best["id"], float(best["confidence"]), best.get("performer") or {},
                       [str(i) for i in person.get("images") or []], person, options)
-        auto_ok = best["confidence"] >= auto and not person.get("incidental")
+        auto_ok = band(best["confidence"], auto, review, bool(person.get("incidental"))) == "auto"
         (decision.add if auto_ok else decision.review).append(match)
     return decision
 

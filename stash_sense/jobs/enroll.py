@@ -9,6 +9,7 @@ run keeps what it did.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +19,12 @@ from stash_sense.engine import builder
 from stash_sense.library import images
 from stash_sense.library.journal import Journal
 from stash_sense.library.performers import universal_id_for
-from stash_sense.plugin import protocol as log
+from stash_sense.progress import report_progress
 from stash_sense.service import access as engine_access
 from stash_sense.service import databases
 from stash_sense.stash.client import StashClient, StashError, fingerprint
+
+log = logging.getLogger(__name__)
 
 IMAGES_PER_PERFORMER = 30
 GALLERIES_PER_PERFORMER = 10
@@ -82,7 +85,7 @@ def enroll_local(client: StashClient, journal: Journal, settings: object | None 
         for start in range(0, len(performers), BATCH_PERFORMERS):
             batch = performers[start:start + BATCH_PERFORMERS]
             _enroll_batch(client, journal, engine, batch, Path(tmp), totals)
-            log.progress((start + len(batch)) / max(len(performers), 1))
+            report_progress(log, (start + len(batch)) / max(len(performers), 1))
     engine_access.forget()
     totals["database"] = str(databases.local_db_path())
     log.info(f"Stash Sense: local reference now has {totals['faces_added']} new face(s) from "

@@ -8,15 +8,19 @@ override the calibration). Non-rejected auto/review candidates are stored as sug
 
 from __future__ import annotations
 
+import logging
 import time
 
+from stash_sense.contracts import Candidate, IdentifyResult, Person, Thresholds
+from stash_sense.engine.decide import band as decision_band
 from stash_sense.library import images
 from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver
-from stash_sense.plugin import protocol as log
 from stash_sense.service import access as engine_access
 from stash_sense.settings import Settings
 from stash_sense.stash.client import StashClient, StashNotFound
+
+log = logging.getLogger(__name__)
 
 MAX_CANDIDATES = 5
 
@@ -38,7 +42,7 @@ def load_target(client: StashClient, target_type: str, target_id: str, max_image
 
 
 def identify_target(client: StashClient, settings: Settings, journal: Journal, target_type: str,
-                    target_id: str, max_images: int | None = None) -> dict:
+                    target_id: str, max_images: int | None = None) -> IdentifyResult:
     """Analyse the target's images, identify persons, describe them for the UI, store suggestions.
 
     The engine work goes to the warm worker process (models and databases stay loaded between
@@ -55,7 +59,7 @@ def identify_target(client: StashClient, settings: Settings, journal: Journal, t
                                on_target, journal.rejected(target_type, str(target_id)))
     version = engine_access.database_info()
     journal.store_suggestions(target_type, str(target_id),
-                              [_suggestable(p) for p in persons if not p["unknown"]], version["version"])
+                              [suggestable(p) for p in persons if not p["unknown"]], version["version"])
     log.info(f"Stash Sense: {len(persons)} person(s) in {target_type} {target_id} "
              f"({time.monotonic() - started:.1f}s)")
     return {"target": {"type": target_type, "id": str(target_id)}, "persons": persons, "thresholds": thresholds,
@@ -63,8 +67,8 @@ def identify_target(client: StashClient, settings: Settings, journal: Journal, t
             "errors": errors + group["errors"], "database": version}
 
 
-def describe_persons(persons: list, thresholds: dict, sources: dict, resolver: PerformerResolver,
-                     on_target: set[str], rejected: set[str]) -> list[dict]:
+def describe_persons(persons: list, thresholds: Thresholds, sources: dict, resolver: PerformerResolver,
+                     on_target: set[str], rejected: set[str]) -> list[Person]:
     """``persons``: engine ``Person`` objects or their ``to_dict()`` form (what the worker returns)."""
     out = []
     for index, person in enumerate(persons):
@@ -95,8 +99,8 @@ def ordered_candidates(person: dict) -> list[dict]:
     return first + rest
 
 
-def candidate_entry(universal_id: str, record: dict, confidence: float, thresholds: dict,
-                    resolver: PerformerResolver, on_target: set[str], rejected: bool, incidental: bool) -> dict:
+def candidate_entry(universal_id: str, record: dict, confidence: float, thresholds: Thresholds,
+                    resolver: PerformerResolver, on_target: set[str], rejected: bool, incidental: bool) -> Candidate:
     """One candidate as the UI shows it: the database's record joined with the local performer."""
     local = resolver.find_local(universal_id, record)
     local_id = str(local["id"]) if local else None
@@ -116,14 +120,12 @@ def candidate_entry(universal_id: str, record: dict, confidence: float, threshol
     }
 
 
-def band(confidence: float, thresholds: dict, incidental: bool = False) -> str:
-    """A bystander (one image, beside the gallery's subjects) is offered for review, never auto."""
-    if confidence >= thresholds["auto"] and not incidental:
-        return "auto"
-    return "review" if confidence >= thresholds["review"] else "low"
+def band(confidence: float, thresholds: Thresholds, incidental: bool = False) -> str:
+    """``engine.calibration.band`` with the effective thresholds (settings override the calibration)."""
+    return decision_band(confidence, thresholds["auto"], thresholds["review"], incidental)
 
 
-def _suggestable(person: dict) -> dict:
+def suggestable(person: Person) -> Person:
     """A person as stored: only the candidates worth proposing again (reviewable, not rejected)."""
     keep = [c for c in person["candidates"] if c["band"] != "low" and not c["rejected"]]
     return {**person, "candidates": keep}

@@ -10,17 +10,19 @@ appearance without analysing the video again.
 
 from __future__ import annotations
 
+import logging
 import time
 
-from stash_sense.jobs.identify import _suggestable, describe_persons
+from stash_sense.jobs.identify import describe_persons, suggestable
 from stash_sense.library import images
 from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver
 from stash_sense.library.scene_source import frame_crop, primary_file, screenshot, video_source
-from stash_sense.plugin import protocol as log
 from stash_sense.service import access as engine_access
 from stash_sense.settings import Settings
 from stash_sense.stash.client import StashClient, StashNotFound
+
+log = logging.getLogger(__name__)
 
 
 def load_scene(client: StashClient, scene_id: str) -> dict:
@@ -57,7 +59,7 @@ def identify_scene_target(client: StashClient, settings: Settings, journal: Jour
     for entry, scene_person in zip(persons, result.persons):
         _add_time(entry, scene_person, (video, headers, result.sampling.info), shot, SCREENSHOT)
     version = engine_access.database_info()
-    journal.store_suggestions("scene", str(scene_id), [_suggestable(p) for p in persons if not p["unknown"]],
+    journal.store_suggestions("scene", str(scene_id), [suggestable(p) for p in persons if not p["unknown"]],
                               version["version"])
     log.info(f"Stash Sense: {len(persons)} person(s) in scene {scene_id} ({time.monotonic() - started:.1f}s)")
     out = result.to_dict()

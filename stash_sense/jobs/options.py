@@ -12,7 +12,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-from stash_sense.settings import Settings, _flag
+from stash_sense.engine.default_pack import DEFAULT_PACK
+from stash_sense.settings import Settings, parse_flag
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class BulkOptions:
     create_performers: bool = True
     identified_tag: str = "Stash Sense: identified"
     review_tag: str = "Stash Sense: needs review"
-    pack: str = "stash-sense-v1"
+    pack: str = DEFAULT_PACK
 
     @property
     def kind(self) -> str:
@@ -53,11 +54,11 @@ def from_settings(settings: Settings, raw: dict, args: dict, calibrated: dict[st
     tag = str(args.get("tag") or (raw.get("bulkGalleryTag") if tagged_task else "") or "").strip() or None
     if tagged_task and not tag:
         raise ValueError('Set "Gallery tag for the tagged-galleries task" in the Stash Sense settings first')
-    untagged = _flag(args.get("untagged"), False) or args.get("mode") == "bulk_galleries_untagged"
+    untagged = parse_flag(args.get("untagged"), False) or args.get("mode") == "bulk_galleries_untagged"
     return BulkOptions(
-        untagged=untagged, tag=tag, force=_flag(args.get("force"), False),
-        dry_run=_flag(args.get("dry_run"), settings.dry_run),
+        untagged=untagged, tag=tag, force=parse_flag(args.get("force"), False),
+        dry_run=parse_flag(args.get("dry_run"), settings.dry_run),
         max_images=settings.max_images_per_gallery,
-        tag_images=_flag(args.get("tag_images"), _flag(raw.get("bulkTagImages"), False)),
+        tag_images=parse_flag(args.get("tag_images"), parse_flag(raw.get("bulkTagImages"), False)),
         auto=thresholds["auto"], review=thresholds["review"], create_performers=settings.create_performers,
         identified_tag=settings.identified_tag, review_tag=settings.review_tag, pack=pack)

@@ -8,14 +8,15 @@ stash_ids``. The modal's ``suggestions`` operation refreshes the Stash-side fiel
 
 from __future__ import annotations
 
+from stash_sense.contracts import Person, Thresholds
 from stash_sense.jobs.decide import Match
 from stash_sense.jobs.identify import candidate_entry
 from stash_sense.library.images import face_crop
 from stash_sense.library.performers import PerformerResolver
 
 
-def suggestion(index: int, match: Match, thresholds: dict, resolver: PerformerResolver, on_target: set[str],
-               source: str | bytes | None) -> dict:
+def suggestion(index: int, match: Match, thresholds: Thresholds, resolver: PerformerResolver,
+               on_target: set[str], source: str | bytes | None) -> Person:
     best = match.person.get("best_face") or {}
     return {
         "index": index,

@@ -88,6 +88,16 @@ class Journal:
         self.db.execute("UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
                         (status, time.time(), json.dumps(summary) if summary is not None else None, run_id))
 
+    def resumable(self, run_id: int | None) -> bool:
+        """The run was left running by a killed process and nobody undid it since."""
+        if run_id is None:
+            return False
+        row = self.db.execute("SELECT status, undone_at FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return row is not None and row["status"] == "running" and row["undone_at"] is None
+
+    def set_summary(self, run_id: int, summary: dict) -> None:
+        self.db.execute("UPDATE runs SET summary = ? WHERE id = ?", (json.dumps(summary), run_id))
+
     def last_undoable_run(self, kind: str | None = None) -> sqlite3.Row | None:
         """Most recent run that changed something and was not undone yet (optionally of one kind)."""
         sql = ("SELECT * FROM runs r WHERE undone_at IS NULL AND status != 'rolled_back'"

@@ -9,8 +9,11 @@ Markers need a primary tag; the "identified" bookkeeping tag is used.
 
 from __future__ import annotations
 
+import logging
+
 from stash_sense.library.writeback import WriteBack
-from stash_sense.plugin import protocol as log
+
+log = logging.getLogger(__name__)
 
 SAME_PLACE_S = 1.0  # a marker with the same title this close already marks the appearance
 

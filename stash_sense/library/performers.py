@@ -9,10 +9,12 @@ before creating avoids duplicates: Stash refuses two performers with the same na
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit
 
-from stash_sense.plugin import protocol as log
 from stash_sense.stash.client import StashClient, StashError, StashNotFound
+
+log = logging.getLogger(__name__)
 
 LOCAL_PREFIX = "local:"
 

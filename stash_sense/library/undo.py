@@ -7,11 +7,14 @@ created by the run are deleted when nothing uses them any more, kept when the us
 
 from __future__ import annotations
 
+import logging
+
 from stash_sense.library.journal import Journal
 from stash_sense.library.markers import remove_markers
 from stash_sense.library.writeback import UPDATERS
-from stash_sense.plugin import protocol as log
 from stash_sense.stash.client import StashClient, StashNotFound
+
+log = logging.getLogger(__name__)
 
 
 class NothingToUndo(LookupError):
@@ -24,6 +27,19 @@ def undo_last(client: StashClient, journal: Journal, kind: str | None = None) ->
     if run is None:
         raise NothingToUndo("Nothing to undo: Stash Sense has no run with changes that was not undone already")
     return undo_run(client, journal, run["id"])
+
+
+def rollback(client: StashClient, journal: Journal, run_id: int | None, reason: str) -> None:
+    """Take back what a run already changed (it failed half way): nothing stays half-written."""
+    if run_id is None:
+        return
+    try:
+        undo_run(client, journal, run_id, status="rolled_back")
+    except Exception as exc:  # Stash gone: the journal still lets "Undo last run" finish the job later
+        log.error(f"Could not take back the partial changes ({exc}); run the task \"Undo last bulk run\"")
+        journal.finish_run(run_id, "failed", {"error": reason})
+        return
+    journal.set_summary(run_id, {"error": reason})
 
 
 def undo_run(client: StashClient, journal: Journal, run_id: int, status: str = "undone") -> dict:

@@ -7,13 +7,14 @@ so undo can take back exactly those. A run that fails half way takes back what i
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import Iterable
 
 from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver
-from stash_sense.plugin import protocol as log
 from stash_sense.stash.client import StashClient
+
+log = logging.getLogger(__name__)
 
 UPDATERS = {"gallery": "update_galleries", "image": "update_images", "scene": "update_scenes"}
 
@@ -22,13 +23,14 @@ class WriteBack:
     """The Stash changes of one journalled run (or, in dry-run mode, only log lines)."""
 
     def __init__(self, client: StashClient, journal: Journal, kind: str, *, dry_run: bool = False,
-                 create_performers: bool = True):
+                 create_performers: bool = True, continue_run: int | None = None):
+        """``continue_run``: the journal run of a killed run being resumed, so one undo covers both halves."""
         self.client = client
         self.journal = journal
         self.dry_run = dry_run
         self.create_performers = create_performers
         self.resolver = PerformerResolver(client)
-        self.run_id = None if dry_run else journal.start_run(kind)
+        self.run_id = None if dry_run else continue_run or journal.start_run(kind)
         self._tags: dict[str, str | None] = {}
 
     # -- performers
@@ -138,21 +140,6 @@ class WriteBack:
     def finish(self, summary: dict | None = None) -> None:
         if self.run_id is not None:
             self.journal.finish_run(self.run_id, "done", summary)
-
-    def rollback(self, reason: str) -> None:
-        """Take back what this run already changed (it failed half way): nothing stays half-written."""
-        if self.run_id is None:
-            return
-        from stash_sense.library.undo import undo_run
-
-        try:
-            undo_run(self.client, self.journal, self.run_id, status="rolled_back")
-        except Exception as exc:  # Stash gone: the journal still lets "Undo last run" finish the job later
-            log.error(f"Could not take back the partial changes ({exc}); run the task \"Undo last bulk run\"")
-            self.journal.finish_run(self.run_id, "failed", {"error": reason})
-            return
-        self.journal.db.execute("UPDATE runs SET summary = ? WHERE id = ?",
-                                (json.dumps({"error": reason}), self.run_id))
 
 
 def _describe(added: dict) -> str:

@@ -6,13 +6,15 @@ the Stash log, never to stdout.
 
 from __future__ import annotations
 
+import logging
 import time
-import traceback
 
-from stash_sense.plugin import protocol as log
+from stash_sense.plugin import protocol
 from stash_sense.plugin.operations import Context, UserError, dispatch
 from stash_sense.service.access import NoDatabaseError
 from stash_sense.stash.client import StashError
+
+log = logging.getLogger(__name__)
 
 
 def error_message(exc: BaseException) -> str:
@@ -58,24 +60,22 @@ def run(plugin_input: dict) -> str:
     try:
         output = dispatch(ctx)
         log.debug(f"Stash Sense: {ctx.args.get('mode')} done in {time.monotonic() - started:.2f}s")
-        return log.result_json(output)
+        return protocol.result_json(output)
     except Exception as exc:
         message = error_message(exc)
-        if message.startswith("Stash Sense failed"):
-            log.error(traceback.format_exc())
-        log.error(message)
-        return log.result_json(error_message=message)
+        log.error(message, exc_info=message.startswith("Stash Sense failed"))
+        return protocol.result_json(error_message=message)
     finally:
         ctx.close()
 
 
 def main() -> int:
-    log.route_library_logging()
-    with log.guard_stdout() as stdout:
+    protocol.install_stash_logging()
+    with protocol.guard_stdout() as stdout:
         try:
-            plugin_input = log.read_input()
+            plugin_input = protocol.read_input()
         except ValueError as exc:
-            text = log.result_json(error_message=str(exc))
+            text = protocol.result_json(error_message=str(exc))
         else:
             text = run(plugin_input)
         stdout.write(text + "\n")

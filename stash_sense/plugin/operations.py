@@ -2,11 +2,12 @@
 
 Operations (``runPluginOperation``, answer goes to the browser): identify_gallery, identify_image,
 identify_scene, apply, reject, suggestions. Tasks (``runPluginTask``, progress bar, output only logged):
-download_db, enroll_local, undo_last_run, and the bulk modes (``bulk.py``).
+download_db, enroll_local, undo_last_run, and the bulk modes (``tasks.py``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from functools import cached_property
@@ -16,11 +17,14 @@ from stash_sense import settings as settings_mod
 from stash_sense.jobs.identify import band, identify_target
 from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver
+from stash_sense.library.undo import rollback
 from stash_sense.library.writeback import WriteBack
-from stash_sense.plugin import protocol as log
 from stash_sense.plugin import tasks as bulk
+from stash_sense.progress import report_progress
 from stash_sense.service import access as engine_access
 from stash_sense.stash.client import StashClient
+
+log = logging.getLogger(__name__)
 
 TARGET_TYPES = ("gallery", "image", "scene")
 
@@ -38,7 +42,7 @@ class Context:
 
     @cached_property
     def client(self) -> StashClient:
-        return StashClient.from_plugin_input(self.server_connection, logger=log.StashLogger())
+        return StashClient.from_plugin_input(self.server_connection)
 
     @cached_property
     def settings(self) -> settings_mod.Settings:
@@ -55,7 +59,7 @@ class Context:
     def dry_run(self) -> bool:
         """``args.dry_run`` (per call) wins over the setting."""
         value = self.args.get("dry_run")
-        return settings_mod._flag(value, self.settings.dry_run)
+        return settings_mod.parse_flag(value, self.settings.dry_run)
 
     def writeback(self, kind: str) -> WriteBack:
         return WriteBack(self.client, self.journal, kind, dry_run=self.dry_run,
@@ -130,7 +134,7 @@ def apply(ctx: Context) -> dict:
         marker = _first_appearance_marker(ctx, writeback, target_type, target_id, universal_id, record)
         writeback.finish({"target": [target_type, target_id], "universal_id": universal_id})
     except Exception as exc:
-        writeback.rollback(str(exc))
+        rollback(ctx.client, ctx.journal, writeback.run_id, str(exc))
         raise
     added: dict[str, list[str]] = {"gallery" if target_type == "image" else target_type: [], "image": []}
     for kind, plan in ((target_type, on_target), ("image", on_images)):
@@ -149,7 +153,7 @@ def _first_appearance_marker(ctx: Context, writeback: WriteBack, target_type: st
     or ``args.seconds``)."""
     from stash_sense.library.markers import add_marker, first_appearance
 
-    if target_type != "scene" or not settings_mod._flag(ctx.args.get("markers"), ctx.settings.scene_markers):
+    if target_type != "scene" or not settings_mod.parse_flag(ctx.args.get("markers"), ctx.settings.scene_markers):
         return None
     seconds = ctx.args.get("seconds")
     if seconds is None:
@@ -209,10 +213,10 @@ def undo_last_run(ctx: Context) -> dict:
 
 
 def download_db(ctx: Context) -> dict:
-    from stash_sense import databases
     from stash_sense.engine.database import read_manifest
     from stash_sense.engine.packs import load_pack
     from stash_sense.engine.releases import install_release
+    from stash_sense.service import databases
 
     source = str(ctx.args.get("url") or ctx.settings.database_source_url)
     log.info(f"Stash Sense: downloading the face database from {source}")
@@ -232,7 +236,7 @@ def _download_progress() -> Callable[[int, int | None], None]:
             fraction = done / total
             if fraction - last[0] >= 0.01 or done >= total:
                 last[0] = fraction
-                log.progress(fraction)
+                report_progress(log, fraction)
 
     return report
 

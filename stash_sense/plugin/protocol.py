@@ -1,5 +1,8 @@
 """Stash's raw-plugin protocol: stdin JSON in, ``\\x01<level>\\x02`` log lines on stderr, one JSON out.
 
+Logging goes through Python's ``logging`` everywhere; ``install_stash_logging`` (called by the plugin
+entry only) is what turns records into Stash's line format.
+
 Stash parses the *whole* of stdout as the result, so one stray ``print`` (ours, a library's, or a
 native library writing to file descriptor 1) turns the answer into a useless string. ``guard_stdout``
 therefore points both ``sys.stdout`` and descriptor 1 at stderr for the duration of the work and
@@ -16,66 +19,59 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-LEVELS = {"trace": "t", "debug": "d", "info": "i", "warning": "w", "error": "e", "progress": "p"}
-MAX_LINE = 60000  # Stash reads stderr with a 64 KiB line scanner; longer lines break its reader
+from stash_sense.progress import progress_of
+
+LEVELS = {logging.ERROR: "e", logging.WARNING: "w", logging.INFO: "i", logging.DEBUG: "d"}
+# Stash reads stderr with Go's bufio.Scanner: 64 KiB *bytes* per line at most, prefix and newline included.
+MAX_LINE_BYTES = 64 * 1024 - 16
 
 
-def log(level: str, message: object) -> None:
-    """One log line per message line, in Stash's level-prefixed format, on the real stderr."""
-    code = LEVELS[level]
-    for line in (str(message).splitlines() or [""]):
-        sys.__stderr__.write(f"\x01{code}\x02{line[:MAX_LINE]}\n")
-    sys.__stderr__.flush()
+class StashLogHandler(logging.Handler):
+    """Python ``logging`` records as Stash log lines: ``\x01<level>\x02<text>`` per line on stderr.
 
+    Progress records (``stash_sense.progress``) become Stash's progress bar. Empty lines are
+    dropped (Stash needs at least one character after the prefix), and every line is cut to what
+    Stash's line scanner accepts, in bytes.
+    """
 
-def debug(message: object) -> None:
-    log("debug", message)
-
-
-def info(message: object) -> None:
-    log("info", message)
-
-
-def warning(message: object) -> None:
-    log("warning", message)
-
-
-def error(message: object) -> None:
-    log("error", message)
-
-
-def progress(fraction: float) -> None:
-    """Task progress bar (ignored by Stash for runPluginOperation)."""
-    log("progress", f"{min(max(float(fraction), 0.0), 1.0):.4f}")
-
-
-class _ProtocolHandler(logging.Handler):
-    """Python ``logging`` records of our libraries (e.g. the worker's fallback notice) as Stash log lines."""
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__(logging.DEBUG)
+        self.stream = stream
 
     def emit(self, record: logging.LogRecord) -> None:
-        level = "error" if record.levelno >= logging.ERROR else (
-            "warning" if record.levelno >= logging.WARNING else "info" if record.levelno >= logging.INFO else "debug")
-        log(level, self.format(record))
+        try:
+            stream = self.stream or sys.__stderr__
+            fraction = progress_of(record)
+            if fraction is not None:
+                stream.write(f"\x01p\x02{fraction:.4f}\n")
+            else:
+                code = _level_code(record.levelno)
+                for line in self.format(record).splitlines():
+                    if line.strip():
+                        stream.write(f"\x01{code}\x02{_fit(line)}\n")
+            stream.flush()
+        except Exception:
+            self.handleError(record)
 
 
-def route_library_logging() -> None:
-    """Send the ``stash_sense`` loggers through the protocol instead of bare stderr lines."""
+def _level_code(levelno: int) -> str:
+    """Stash's level letter: the highest level the record reaches, TRACE below DEBUG."""
+    return next((code for level, code in LEVELS.items() if levelno >= level), "t")
+
+
+def _fit(line: str) -> str:
+    """``line`` cut to Stash's byte limit without splitting a UTF-8 character."""
+    data = line.encode("utf-8")
+    return line if len(data) <= MAX_LINE_BYTES else data[:MAX_LINE_BYTES].decode("utf-8", "ignore")
+
+
+def install_stash_logging() -> None:
+    """Every ``stash_sense`` logger (and stashapi's, through the client) speaks Stash's protocol."""
     logger = logging.getLogger("stash_sense")
-    if not any(isinstance(h, _ProtocolHandler) for h in logger.handlers):
-        logger.addHandler(_ProtocolHandler())
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-
-
-class StashLogger:
-    """Logger object for stashapi (``conn["Logger"]``): its messages go through our protocol."""
-
-    def __getattr__(self, name: str):
-        level = {"warn": "warning", "exit": "error", "result": "debug"}.get(name, name)
-        level = level if level in LEVELS else "info"
-        if level == "progress":
-            return lambda p, *a, **k: progress(p)
-        return lambda msg="", *a, **k: log(level, msg)
+    if not any(isinstance(h, StashLogHandler) for h in logger.handlers):
+        logger.addHandler(StashLogHandler())
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
 
 
 def read_input(stream: TextIO | None = None) -> dict:

@@ -39,11 +39,11 @@ def _run_bulk(ctx: Any, mode: str, args: dict) -> dict:
 
 
 def run_gallery_task(ctx: Any, args: dict) -> dict:
-    from stash_sense import databases
     from stash_sense.jobs.galleries import run_bulk as run_job
     from stash_sense.jobs.options import from_settings
-    from stash_sense.jobs.report import PluginReporter
-    from stash_sense.plugin import engine_access
+    from stash_sense.service import access as engine_access
+    from stash_sense.service import databases
+    from stash_sense.service.lazy import LazyService
 
     if not databases.database_paths():  # before loading any model: a clear message, no downloads
         raise engine_access.NoDatabaseError(engine_access.NO_DATABASE)
@@ -52,7 +52,7 @@ def run_gallery_task(ctx: Any, args: dict) -> dict:
                             engine_access.pack_name())
     service = LazyService(options.pack, engine_access.engine_threads())
     try:
-        return run_job(ctx.client, ctx.journal, service, options, PluginReporter())
+        return run_job(ctx.client, ctx.journal, service, options)
     finally:
         service.close()
 
@@ -61,12 +61,12 @@ def run_scene_task(ctx: Any, args: dict) -> dict:
     """The "Identify scenes" task: settings as for galleries plus frames per scene and markers."""
     from dataclasses import asdict
 
-    from stash_sense import databases
     from stash_sense.jobs.options import from_settings
-    from stash_sense.jobs.report import PluginReporter
     from stash_sense.jobs.scenes import SceneOptions, run_scenes
-    from stash_sense.plugin import engine_access
-    from stash_sense.settings import _flag
+    from stash_sense.service import access as engine_access
+    from stash_sense.service import databases
+    from stash_sense.service.lazy import LazyService
+    from stash_sense.settings import parse_flag
 
     if not databases.database_paths():
         raise engine_access.NoDatabaseError(engine_access.NO_DATABASE)
@@ -75,39 +75,9 @@ def run_scene_task(ctx: Any, args: dict) -> dict:
                          engine_access.calibration_thresholds(), engine_access.pack_name())
     frames = int(float(args.get("frames") or 0)) or settings.scene_frames
     options = SceneOptions(**{**asdict(base), "untagged": False, "tag": None, "tag_images": False},
-                           frames=frames, markers=_flag(args.get("markers"), settings.scene_markers))
+                           frames=frames, markers=parse_flag(args.get("markers"), settings.scene_markers))
     service = LazyService(options.pack, engine_access.engine_threads())
     try:
-        return run_scenes(ctx.client, ctx.journal, service, options, PluginReporter())
+        return run_scenes(ctx.client, ctx.journal, service, options)
     finally:
         service.close()
-
-
-class LazyService:
-    """The engine service, started on the first image that needs it.
-
-    A re-run over a library already done (or fully cached) then never loads models at all; the
-    database version that decides what is "already done" is read from the manifests on disk.
-    """
-
-    def __init__(self, pack: str, threads: int):
-        self.pack, self.threads = pack, threads
-        self._service: Any = None
-
-    def database_version(self) -> str | None:
-        from stash_sense.plugin import engine_access
-
-        return engine_access.database_info()["version"]
-
-    def __getattr__(self, name: str) -> Any:
-        if name in ("analyze", "identify_analyzed", "info"):
-            if self._service is None:
-                from stash_sense.service import get_service
-
-                self._service = get_service(self.pack, self.threads)
-            return getattr(self._service, name)
-        raise AttributeError(name)
-
-    def close(self) -> None:
-        if self._service is not None:
-            self._service.close()

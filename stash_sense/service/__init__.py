@@ -20,13 +20,10 @@ from __future__ import annotations
 import logging
 import os
 
-from stash_sense.service.interface import Progress, Service, ServiceError
+from stash_sense.contracts import Progress, Service, ServiceError
+from stash_sense.engine.default_pack import DEFAULT_PACK
 from stash_sense.service.items import Item
 from stash_sense.service.launcher import WorkerUnavailable
-
-# Same value as stash_sense.engine.packs.DEFAULT_PACK (a test checks), which is not imported here
-# because importing the engine package costs seconds on every invocation.
-DEFAULT_PACK = "stash-sense-v1"
 
 log = logging.getLogger("stash_sense.service")
 

@@ -11,12 +11,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stash_sense.engine.default_pack import DEFAULT_PACK
+
 if TYPE_CHECKING:  # the engine costs seconds to import: only operations that need it pay for it
     from stash_sense.engine.identify import Identifier
     from stash_sense.engine.pipeline import Engine
     from stash_sense.service import Service
 
-DEFAULT_PACK = "stash-sense-v1"
 NO_DATABASE = ("No face database installed yet. Run the task \"Download/update face database\" "
                "(or \"Build local reference from my performers\") in Settings > Tasks, then try again.")
 
@@ -55,8 +56,8 @@ def identifier_for(settings: object | None = None) -> Identifier:
     """
     global _identifier
     if _identifier is None:
-        from stash_sense import databases
         from stash_sense.engine.identify import Identifier
+        from stash_sense.service import databases
 
         if not databases.database_paths():
             raise NoDatabaseError(NO_DATABASE)
@@ -75,8 +76,7 @@ def service() -> Service:
     """
     global _service
     if _service is None:
-        from stash_sense import databases
-        from stash_sense.service import get_service
+        from stash_sense.service import databases, get_service
 
         if not databases.database_paths():
             raise NoDatabaseError(NO_DATABASE)
@@ -88,7 +88,7 @@ def service() -> Service:
 
 def database_info() -> dict:
     """Version(s) and performer count of the installed databases, from their manifests on disk."""
-    from stash_sense import databases
+    from stash_sense.service import databases
 
     versions, performers = [], 0
     for path in databases.database_paths():
@@ -120,7 +120,7 @@ def calibration_thresholds() -> dict[str, float]:
 
 def database_record(universal_id: str) -> dict:
     """An identity's record from the installed databases' performers.json (no index loading)."""
-    from stash_sense import databases
+    from stash_sense.service import databases
 
     for path in databases.database_paths():
         try:

@@ -7,16 +7,14 @@ worker and the fallback cannot drift apart in what they compute or how results l
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
+from stash_sense.contracts import Progress
 from stash_sense.engine.identify import Identifier
 from stash_sense.engine.pipeline import Engine
 from stash_sense.service.codec import image_from_dict, image_to_dict
 from stash_sense.service.databases import open_databases
 from stash_sense.service.versions import database_fingerprint
 from stash_sense.service.wire import to_plain
-
-Progress = Callable[[int], None]
 
 
 class Backend:
@@ -26,13 +24,18 @@ class Backend:
     fails each request with its reason, and one fixed on disk is picked up without a restart.
     """
 
-    def __init__(self, pack: str, threads: int = 2) -> None:
-        self.engine = Engine(pack, threads=threads)
-        self.identifier: Identifier | None = None
+    def __init__(self, pack: str, threads: int = 2, *, identifier: Identifier | None = None) -> None:
+        """``identifier``: one the caller already loaded (CLI, benchmarks, tests); its databases are
+        used as given, never reloaded from disk, and closing the backend leaves them to the caller."""
+        self.engine = identifier.engine if identifier is not None else Engine(pack, threads=threads)
+        self.identifier = identifier
         self._fingerprint: list | None = None
+        self._owned = identifier is None
 
     def refresh(self) -> Identifier:
         """Reload the databases when the installed or enrolled ones differ from the loaded ones."""
+        if not self._owned and self.identifier is not None:
+            return self.identifier
         fingerprint = database_fingerprint()
         if self.identifier is None or fingerprint != self._fingerprint:
             self._release()  # let the old (possibly 1 GB) databases go before loading new ones
@@ -67,5 +70,6 @@ class Backend:
         self.identifier = None
 
     def close(self) -> None:
-        self._release()
-        self.engine.close()
+        if self._owned:
+            self._release()
+            self.engine.close()

@@ -6,9 +6,15 @@ the reference the worker must match: both go through ``Backend`` with items norm
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from stash_sense.contracts import Progress, Service, ServiceError
 from stash_sense.service.backend import Backend
-from stash_sense.service.interface import Progress, Service, ServiceError, error_message
+from stash_sense.service.errors import error_message
 from stash_sense.service.items import Item, join_items, split_items
+
+if TYPE_CHECKING:
+    from stash_sense.engine.identify import Identifier
 
 
 class InProcessService(Service):
@@ -16,8 +22,9 @@ class InProcessService(Service):
 
     mode = "in-process"
 
-    def __init__(self, pack: str, threads: int = 2) -> None:
-        self.backend = _guard(lambda: Backend(pack, threads))
+    def __init__(self, pack: str, threads: int = 2, *, identifier: Identifier | None = None) -> None:
+        """``identifier``: run over one the caller holds (CLI, benchmarks, tests that count runs)."""
+        self.backend = _guard(lambda: Backend(pack, threads, identifier=identifier))
 
     def identify(self, items: list[Item], progress: Progress | None = None) -> dict:
         return _guard(lambda: self.backend.identify(_as_sent(items), progress))

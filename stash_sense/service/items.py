@@ -7,14 +7,14 @@ onnxruntime and insightface take seconds to import, most of what the warm path s
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-Item = tuple[str, bytes | str | Path]  # (name, image bytes or a path to the image file)
+from stash_sense.contracts import Item
 
 
 def split_items(items: list[Item]) -> tuple[list[dict], list[bytes]]:
     """Items as JSON references plus the blobs they point to; paths are made absolute."""
-    refs, blobs = [], []
+    refs: list[dict] = []
+    blobs: list[bytes] = []
     for name, source in items:
         if isinstance(source, (bytes, bytearray, memoryview)):
             refs.append({"name": str(name), "blob": len(blobs)})
@@ -26,7 +26,7 @@ def split_items(items: list[Item]) -> tuple[list[dict], list[bytes]]:
 
 def join_items(refs: list[dict], blobs: list[bytes]) -> list[tuple[str, bytes | str]]:
     """The worker side of ``split_items``."""
-    items = []
+    items: list[tuple[str, bytes | str]] = []
     for ref in refs:
         if "blob" in ref:
             items.append((str(ref["name"]), blobs[int(ref["blob"])]))

@@ -34,7 +34,7 @@ def build_id() -> str:
 
 
 def _code_files() -> list[Path]:
-    files = []
+    files: list[Path] = []
     for name in WORKER_CODE:
         path = PACKAGE / name
         if path.is_dir():

@@ -11,7 +11,7 @@ import logging
 import socket
 import threading
 
-from stash_sense.service.interface import Progress, Service, ServiceError
+from stash_sense.contracts import Progress, Service, ServiceError
 from stash_sense.service.items import Item, split_items
 from stash_sense.service.launcher import WorkerUnavailable, connect_or_start
 from stash_sense.service.wire import ProtocolError, recv_message, send_message

@@ -15,9 +15,10 @@ import socket
 import threading
 import time
 from contextlib import suppress
+from pathlib import Path
 
 from stash_sense.service.backend import Backend
-from stash_sense.service.interface import error_message
+from stash_sense.service.errors import error_message
 from stash_sense.service.items import join_items
 from stash_sense.service.launcher import is_live
 from stash_sense.service.location import WorkerPaths, prepare, worker_paths
@@ -189,7 +190,7 @@ def run(pack: str, threads: int, idle_timeout: float, data_dir: str | None) -> i
     """``python -m stash_sense.service serve``: exit 0 after an idle/asked stop, 3 if one already runs."""
     if data_dir:
         os.environ["STASH_SENSE_DATA_DIR"] = data_dir  # databases and models resolve from the same folder
-    where = worker_paths(pack, data_dir)
+    where = worker_paths(pack, Path(data_dir) if data_dir else None)
     prepare(where)
     if is_live(where.socket):
         log.info("a worker already answers on %s", where.socket)

@@ -138,7 +138,8 @@ def connection_from_url(url: str, api_key: str | None = None) -> dict:
 
 
 class _PyLogger:
-    """stashapi logger adapter to Python logging, for use outside Stash (no \\x01 level prefixes)."""
+    """stashapi's logger interface on Python logging: who shows the lines (Stash's log, a terminal)
+    is decided by the handler the entry point installs, never here."""
 
     def __getattr__(self, level: str):
         py = {"trace": "debug", "warn": "warning", "progress": "debug"}.get(level, level)
@@ -204,7 +205,7 @@ class _Interface(StashInterface):
 class StashClient:
     """The operations Stash Sense needs, each one GraphQL document from ``queries.py``."""
 
-    def __init__(self, conn: dict, *, verify_ssl: bool = True, logger: Any = None):
+    def __init__(self, conn: dict, *, verify_ssl: bool = True):
         self.conn = dict(conn)
         host = self.conn.get("Host", "localhost")
         if host == "0.0.0.0":
@@ -212,8 +213,7 @@ class StashClient:
         self.conn["Host"] = host
         base_path = str(self.conn.pop("BasePath", "") or "").rstrip("/")
         self.base_url = f"{self.conn.get('Scheme', 'http')}://{host}:{self.conn.get('Port', 9999)}{base_path}"
-        if logger is not None:
-            self.conn["Logger"] = logger
+        self.conn["Logger"] = _PyLogger()
         try:
             self.stash = _Interface(self.conn, base_path, verify_ssl=verify_ssl)
         except StashError:
@@ -234,8 +234,7 @@ class StashClient:
 
     @classmethod
     def from_url(cls, url: str, api_key: str | None = None, **kwargs: Any) -> StashClient:
-        """Client for command-line use; logs go to Python logging instead of the Stash stderr protocol."""
-        kwargs.setdefault("logger", _PyLogger())
+        """Client for command-line use (URL and optional API key)."""
         return cls(connection_from_url(url, api_key), **kwargs)
 
     # -- generic
@@ -635,7 +634,6 @@ def get_client(
         conn = connection_from_plugin_input(server_connection)
     elif url is not None:
         conn = connection_from_url(url, api_key)
-        kwargs.setdefault("logger", _PyLogger())
     else:
         raise ValueError("need the plugin server_connection or a Stash URL")
     key = (

@@ -7,7 +7,8 @@ exactly as Stash does behind a proxy):
 * ``/stash/vendor/...``: React 17, react-dom, react-bootstrap 1.6, Bootstrap 4.6 CSS and FontAwesome
   icons from ``tests/browser/node_modules`` (the versions Stash's UI ships), used to build a minimal
   ``window.PluginApi`` (``harness/plugin-api.js``);
-* ``/stash/plugin/stash_sense/javascript`` and ``.../css``: the plugin's UI files, unchanged;
+* ``/stash/plugin/stash_sense/javascript`` and ``.../css``: the plugin's UI files listed in the manifest's
+  ``ui.javascript`` / ``ui.css``, concatenated in order, as Stash serves them;
 * ``/stash/graphql``, ``/stash/image/...``, ``/stash/performer/...``: proxied to the demo Stash with
   its session cookie (the browser never needs to log in).
 
@@ -29,6 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import yaml
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -67,6 +70,13 @@ PAGE = """<!doctype html>
 </body>
 </html>
 """
+
+
+def plugin_ui_files(kind: str) -> bytes:
+    """The files the manifest lists under ``ui.<kind>``, concatenated in order with nothing between
+    them: what Stash answers on ``/plugin/{id}/javascript`` and ``/plugin/{id}/css``."""
+    manifest = yaml.safe_load((REPO / "stash_sense.yml").read_text(encoding="utf-8"))
+    return b"".join((REPO / path).read_bytes() for path in manifest["ui"][kind])
 
 
 class Harness:
@@ -178,9 +188,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(404, b"not found", "text/plain")
             return self._file(HERE / "harness" / name)
         if rel == "/plugin/stash_sense/javascript":
-            return self._file(REPO / "stash_sense" / "js" / "stash_sense.js", "text/javascript")
+            return self._send(200, plugin_ui_files("javascript"), "text/javascript; charset=utf-8")
         if rel == "/plugin/stash_sense/css":
-            return self._file(REPO / "stash_sense" / "js" / "stash_sense.css", "text/css")
+            return self._send(200, plugin_ui_files("css"), "text/css; charset=utf-8")
         if re.fullmatch(r"/(image|performer|scene)/\d+/\w+", rel):
             return self._proxy(rel + (("?" + urlsplit(self.path).query) if urlsplit(self.path).query else ""))
         if rel == "/favicon.ico":
@@ -202,8 +212,8 @@ def _main() -> None:  # pragma: no cover - manual development aid
     os.environ.setdefault("STASH_SENSE_SHARED", str(REPO.parent / "shared"))
     os.environ.setdefault("STASH_SENSE_MODEL_DIR", str(REPO.parent / "shared" / "models"))
     os.environ.setdefault("STASH_SENSE_PACK", "test-mbf128")
-    from stash_sense.demo import scenario as demo
-    from stash_sense.demo.server import DemoStash
+    from devtools.demo import scenario as demo
+    from devtools.demo.server import DemoStash
     from stash_sense.engine import Engine
 
     tmp = Path(tempfile.mkdtemp(prefix="stash-sense-harness-"))
@@ -211,7 +221,7 @@ def _main() -> None:  # pragma: no cover - manual development aid
     scen = demo.build_scenario(tmp)
     ids = demo.seed_stash(tmp / "stash.sqlite", scen)
     if "--no-db" not in sys.argv:
-        from stash_sense import databases
+        from stash_sense.service import databases
 
         eng = Engine("test-mbf128", threads=2)
         demo.build_reference(eng, scen, tmp / "db")

@@ -1,0 +1,177 @@
+"""Embedded demo Stash: the subset of the Stash server that Stash Sense talks to.
+
+Why: tests (and a local demo) need a Stash that behaves like the real one where it matters, without
+Go, ffmpeg or a library scan. The GraphQL schema is the real Stash SDL (``schema.py``), so a query
+that real Stash would reject is rejected here too. Only the resolvers we use exist (``resolvers/``);
+other fields resolve to null (and fail if non-null), and unsupported filter keys raise instead of
+being silently ignored (``filters.py``). Data lives in SQLite (``seed.py``). The HTTP layer is
+``httpd.py``; plugins run as Stash runs them (``plugin_runner.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from graphql import GraphQLError, GraphQLSchema, graphql_sync, parse, validate
+
+from .httpd import Handler, HTTPServer
+from .media import read_file_bytes
+from .objects import Ctx
+from .plugin_runner import PluginRunner
+from .resolvers import Root
+from .schema import REPO, load_schema, resolve_field, validate_document
+from .seed import init_db
+
+PLUGIN_ID = "stash_sense"
+
+__all__ = ["DemoStash", "load_schema", "validate_document", "PLUGIN_ID"]
+
+
+class DemoStash(PluginRunner):
+    """A running demo Stash (GraphQL + image routes + plugin runner) on 127.0.0.1.
+
+    ``plugin_command`` defaults to ``[python, <repo>/stash_sense_plugin.py]``; ``task_default_args``
+    maps a task name to the ``defaultArgs`` Stash would apply for ``runPluginTask(task_name=...)``.
+    """
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike,
+        port: int = 0,
+        session: str = "demo-session",
+        api_key: str | None = None,
+        plugin_command: list[str] | None = None,
+        *,
+        plugin_id: str = PLUGIN_ID,
+        plugin_dir: str | os.PathLike | None = None,
+        task_default_args: dict[str, dict] | None = None,
+        err_log_level: str = "error",
+        schema: GraphQLSchema | None = None,
+    ):
+        self.db_path = str(db_path)
+        self.requested_port = port
+        self.session = session
+        self.api_key = api_key
+        super().__init__(
+            list(plugin_command or [sys.executable, str(REPO / "stash_sense_plugin.py")]),
+            plugin_id,
+            str(plugin_dir or REPO),
+            task_default_args or {},
+            err_log_level,
+        )
+        self.schema = schema or load_schema()
+        self._httpd: HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        init_db(self.db_path)
+
+    # -- lifecycle
+
+    def start(self) -> str:
+        """Serve in a background thread; returns the base URL (``http://127.0.0.1:<port>``)."""
+        self._httpd = HTTPServer(("127.0.0.1", self.requested_port), Handler)
+        self._httpd.stash = self
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="demo-stash", daemon=True)
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        self.stop_all_jobs()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd.close_connections()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> DemoStash:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("demo Stash is not running")
+        return self._httpd.server_address[1]
+
+    @property
+    def running(self) -> bool:
+        return self._httpd is not None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def server_connection(self, host: str = "0.0.0.0") -> dict:
+        """The ``server_connection`` Stash puts in PluginInput (Host is often 0.0.0.0 in real Stash)."""
+        return {
+            "Scheme": "http",
+            "Host": host,
+            "Port": self.port,
+            "SessionCookie": {
+                "Name": "session",
+                "Value": self.session,
+                "Path": "",
+                "Domain": "",
+                "Expires": "0001-01-01T00:00:00Z",
+                "RawExpires": "",
+                "MaxAge": 0,
+                "Secure": False,
+                "HttpOnly": False,
+                "SameSite": 0,
+                "Raw": "",
+                "Unparsed": None,
+            },
+            "Dir": str(Path(self.db_path).resolve().parent),
+            "PluginDir": self.plugin_dir,
+        }
+
+    # -- GraphQL
+
+    def execute(
+        self, query: str, variables: dict | None = None, operation_name: str | None = None, base_url: str | None = None
+    ) -> tuple[int, dict]:
+        """Run one GraphQL request; (HTTP status, response body). 422 for invalid documents, like gqlgen."""
+        try:
+            doc = parse(query)
+        except GraphQLError as exc:
+            return 422, {"errors": [exc.formatted], "data": None}
+        errors = validate(self.schema, doc)
+        if errors:
+            return 422, {"errors": [e.formatted for e in errors], "data": None}
+        ctx = Ctx(self, base_url or (self.url if self._httpd else "http://127.0.0.1"))
+        try:
+            result = graphql_sync(
+                self.schema,
+                query,
+                root_value=Root(ctx),
+                context_value=ctx,
+                variable_values=variables,
+                operation_name=operation_name,
+                field_resolver=resolve_field,
+            )
+        finally:
+            ctx.close()
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = [e.formatted for e in result.errors]
+        return 200, body
+
+    def query(self, query: str, variables: dict | None = None) -> dict:
+        """In-process GraphQL for tests/demo; raises on errors."""
+        _, body = self.execute(query, variables)
+        if body.get("errors"):
+            raise RuntimeError("; ".join(e["message"] for e in body["errors"]))
+        return body["data"]
+
+    def read_file_bytes(self, kind: str, obj_id: int, what: str) -> tuple[bytes | None, str]:
+        """Bytes for /image/{id}/image|thumbnail, /scene/{id}/stream|screenshot, /performer/{id}/image."""
+        return read_file_bytes(self.db_path, kind, obj_id, what)

@@ -1,0 +1,125 @@
+/*
+ * Stash Sense UI: every request to Stash. GraphQL goes to `<base href>graphql`; the plugin's
+ * operations (identify_gallery, identify_image, identify_scene, suggestions, apply, reject) go
+ * through runPluginOperation. Failures become Errors with a `kind` (auth, network, http, plugin)
+ * that explain.js turns into words.
+ */
+(function (S) {
+  "use strict";
+  if (!S) return;
+
+  function StashError(message, kind, detail) {
+    var e = new Error(message);
+    e.kind = kind || "plugin";
+    e.detail = detail || message;
+    return e;
+  }
+
+  // The error a GraphQL answer or a non-JSON page (proxy error, 502 ...) stands for, or null.
+  function answerError(r, body, text) {
+    if (body && body.errors && body.errors.length) {
+      var msg = body.errors
+        .map(function (e) {
+          return e.message;
+        })
+        .join("; ");
+      return StashError(msg, r.status === 401 ? "auth" : "plugin");
+    }
+    if (!r.ok || !body) {
+      var kind = r.status === 401 ? "auth" : r.status >= 502 && r.status <= 504 ? "network" : "http";
+      return StashError("HTTP " + r.status + " " + (r.statusText || ""), kind, text.slice(0, 500));
+    }
+    return null;
+  }
+
+  function gql(query, variables) {
+    return fetch(S.url("graphql"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ query: query, variables: variables || {} }),
+    }).then(
+      function (r) {
+        return r.text().then(function (text) {
+          var body = null;
+          try {
+            body = JSON.parse(text);
+          } catch (_) {
+            /* not JSON: a proxy error page, a 502 ... */
+          }
+          var err = answerError(r, body, text);
+          if (err) throw err;
+          return body.data;
+        });
+      },
+      function (err) {
+        throw StashError(String((err && err.message) || err), "network");
+      }
+    );
+  }
+
+  S.runOperation = function (args) {
+    return gql("mutation StashSenseOp($id: ID!, $args: Map) { runPluginOperation(plugin_id: $id, args: $args) }", {
+      id: S.PLUGIN_ID,
+      args: args,
+    }).then(function (data) {
+      var out = data ? data.runPluginOperation : null;
+      if (typeof out === "string") {
+        try {
+          out = JSON.parse(out);
+        } catch (_) {
+          throw StashError("The plugin answered with something that is not JSON.", "plugin", out.slice(0, 500));
+        }
+      }
+      if (out && typeof out === "object" && out.error) throw StashError(String(out.error), "plugin");
+      if (out === null || out === undefined) throw StashError("The plugin returned nothing.", "plugin");
+      return out;
+    });
+  };
+
+  S.startDownloadTask = function () {
+    return gql(
+      "mutation StashSenseTask($id: ID!, $task: String, $desc: String) {" +
+        " runPluginTask(plugin_id: $id, task_name: $task, description: $desc) }",
+      { id: S.PLUGIN_ID, task: S.DOWNLOAD_TASK, desc: "Stash Sense: download the face database" }
+    ).then(function (data) {
+      return data.runPluginTask;
+    });
+  };
+
+  S.findJob = function (jobId) {
+    return gql("query StashSenseJob($id: ID!) { findJob(input: { id: $id }) { id status progress error } }", {
+      id: jobId,
+    }).then(function (data) {
+      return data.findJob;
+    });
+  };
+
+  // Title (and image count) of the gallery/scene/image for the modal's heading; null when unknown.
+  S.targetInfo = function (target) {
+    var q =
+      target.type === "gallery"
+        ? "query StashSenseTarget($id: ID!) { findGallery(id: $id) { id title image_count } }"
+        : target.type === "scene"
+        ? "query StashSenseTarget($id: ID!) { findScene(id: $id) { id title } }"
+        : "query StashSenseTarget($id: ID!) { findImage(id: $id) { id title } }";
+    return gql(q, { id: target.id })
+      .then(function (d) {
+        return (d && (d.findGallery || d.findScene || d.findImage)) || null;
+      })
+      .catch(function () {
+        return null;
+      });
+  };
+
+  // Let Stash's own pages (Apollo cache) show what we changed.
+  S.refreshStash = function () {
+    try {
+      var svc = S.api.utils && S.api.utils.StashService;
+      var client = svc && svc.getClient && svc.getClient();
+      if (client && client.refetchQueries) client.refetchQueries({ include: "active" });
+    } catch (e) {
+      if (window.console) console.warn("[Stash Sense] could not refresh the page data", e);
+    }
+  };
+})(window.__stashSenseModules);

@@ -1,0 +1,94 @@
+/*
+ * Stash Sense UI, part 1 of the files the manifest lists under `ui.javascript`: "Identify
+ * performers" on gallery, image and scene pages, and the results modal.
+ *
+ * Plain JavaScript, no bundler, no bundled libraries. Stash serves /plugin/stash_sense/javascript as
+ * the listed files CONCATENATED in order, so each file is one IIFE: this one checks the page and opens
+ * the namespace `window.__stashSenseModules`; every later file adds its part to it (and does nothing
+ * when it is null); main.js (last) starts the UI and removes the namespace again.
+ *
+ * Everything comes from window.PluginApi: React/ReactDOM, react-bootstrap (libraries.Bootstrap),
+ * FontAwesome icon definitions (libraries.FontAwesomeSolid), the Event target (`stash:location`) and
+ * StashService.getClient() (to refresh Stash's own Apollo cache after a write). Requests go to
+ * `<base href>graphql` so Stash behind a reverse proxy sub-path works.
+ *
+ * Order: core, icons, api, explain, store, identify, seek, widgets, progress, error-view, candidate,
+ * person, result-actions, keyboard, results, modal, buttons, main.
+ */
+(function () {
+  "use strict";
+
+  var api = window.PluginApi;
+  if (!api || !api.React || !api.ReactDOM) {
+    if (window.console) console.error("[Stash Sense] window.PluginApi is missing; the UI is disabled.");
+    window.__stashSenseModules = null;
+    return;
+  }
+  if (window.__stashSenseLoaded) {
+    window.__stashSenseModules = null; // loaded twice (e.g. plugin reload): keep the first copy
+    return;
+  }
+  window.__stashSenseLoaded = true;
+
+  var React = api.React;
+  var libs = api.libraries || {};
+  var S = {
+    PLUGIN_ID: "stash_sense",
+    DOWNLOAD_TASK: "Download/update face database",
+    VERSION: "0.1.0",
+    SCENES: true, // the scene page button (identify_scene)
+    api: api,
+    React: React,
+    ReactDOM: api.ReactDOM,
+    h: React.createElement,
+    B: libs.Bootstrap || {},
+    FA: libs.FontAwesomeSolid || {},
+  };
+  window.__stashSenseModules = S;
+
+  S.baseURL = function () {
+    var el = document.querySelector("base");
+    var href = (el && el.getAttribute("href")) || "/";
+    return href.charAt(href.length - 1) === "/" ? href : href + "/";
+  };
+
+  S.url = function (path) {
+    return S.baseURL() + path.replace(/^\//, "");
+  };
+
+  S.thumbURL = function (imageId) {
+    return S.url("image/" + encodeURIComponent(imageId) + "/thumbnail");
+  };
+
+  // 75.4 -> "1:15", 3725 -> "1:02:05"
+  S.clock = function (seconds) {
+    var t = Math.max(0, Math.floor(Number(seconds) || 0));
+    var hh = Math.floor(t / 3600);
+    var mm = Math.floor((t % 3600) / 60);
+    var ss = t % 60;
+    var two = function (n) {
+      return (n < 10 ? "0" : "") + n;
+    };
+    return hh ? hh + ":" + two(mm) + ":" + two(ss) : mm + ":" + two(ss);
+  };
+
+  S.cx = function () {
+    return Array.prototype.filter.call(arguments, Boolean).join(" ");
+  };
+
+  S.plural = function (n, one, many) {
+    return n + " " + (n === 1 ? one : many || one + "s");
+  };
+
+  S.pct = function (confidence) {
+    var p = Math.max(0, Math.min(1, Number(confidence) || 0)) * 100;
+    if (p >= 99 && p < 100) return (Math.floor(p * 10) / 10).toFixed(1) + "%";
+    return Math.round(p) + "%";
+  };
+
+  S.BAND = {
+    auto: { label: "auto-apply", variant: "success", hint: "confident enough to apply automatically" },
+    review: { label: "review", variant: "warning", hint: "likely, but check before adding" },
+    low: { label: "low", variant: "secondary", hint: "weak match" },
+  };
+})();

@@ -1,0 +1,300 @@
+"""The embedded demo Stash: auth, real-schema validation, mutation semantics, image routes, plugin runner."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import textwrap
+import zipfile
+
+import pytest
+import requests
+from conftest import LFW
+
+from devtools.demo.seed import DEFAULT_ENDPOINT, make_zip, oshash, seed
+from devtools.demo.server import DemoStash, validate_document
+from stash_sense.stash import queries as Q
+
+SESSION = "s3cr3t"
+SID = "0f0f0f0f-1111-4222-8333-444444444444"
+
+FAKE_PLUGIN = textwrap.dedent(
+    r"""
+    import json, sys, time
+    import requests
+
+    inp = json.loads(sys.stdin.read())          # Stash closes stdin after writing PluginInput
+    conn, args = inp["server_connection"], inp["args"]
+
+    def log(level, msg):
+        print(f"\x01{level}\x02{msg}", file=sys.stderr, flush=True)
+
+    log("i", "started " + json.dumps(args, sort_keys=True))
+    mode = args.get("mode")
+    if mode == "callback":   # call back into Stash with the session cookie, as a real plugin does
+        host = "127.0.0.1" if conn["Host"] == "0.0.0.0" else conn["Host"]
+        r = requests.post(f"{conn['Scheme']}://{host}:{conn['Port']}/graphql",
+                          json={"query": "{ findGallery(id: 1) { title } }"},
+                          cookies={"session": conn["SessionCookie"]["Value"]})
+        print(json.dumps({"output": r.json()["data"]}))
+    elif mode == "error":
+        print(json.dumps({"error": "boom"}))
+    elif mode == "raw":
+        print("not json")
+    elif mode == "exit":
+        sys.exit(3)
+    elif mode == "progress":
+        log("p", "0.5")
+        log("w", "careful")
+        print("plain stderr line", file=sys.stderr)
+        print(json.dumps({"output": "done"}))
+    elif mode == "sleep":
+        time.sleep(60)
+    else:
+        print(json.dumps({"output": {"args": args, "plugin_dir": conn["PluginDir"], "host": conn["Host"]}}))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("demo")
+    faces = sorted((LFW / "Gerhard_Schroeder").glob("*.jpg"))[:4]
+    assert len(faces) == 4, f"need LFW faces under {LFW}"
+    zpath = make_zip(tmp / "gs.zip", faces[2:4])
+    ids = seed(
+        tmp / "db.sqlite",
+        galleries=[
+            {"title": "Folder", "images": [str(p) for p in faces[:2]], "performers": ["Gerhard Schroeder"]},
+            {"title": "Zip", "zip": str(zpath), "tags": ["zipped"]},
+        ],
+        performers=[
+            {"name": "Gerhard Schroeder", "stash_ids": [SID], "local": True},
+            {"name": "Doris Schroeder", "stash_ids": ["0f0f0f0f-1111-4222-8333-555555555555"], "local": False},
+        ],
+        tags=["a", "b"],
+    )
+    script = tmp / "fake_plugin.py"
+    script.write_text(FAKE_PLUGIN)
+    server = DemoStash(
+        tmp / "db.sqlite",
+        session=SESSION,
+        api_key="key123",
+        plugin_command=[sys.executable, str(script)],
+        plugin_dir=tmp,
+        task_default_args={"Identify all": {"mode": "progress", "scope": "all"}},
+    )
+    server.start()
+    yield {"server": server, "ids": ids, "faces": faces, "zip": zpath, "tmp": tmp}
+    server.stop()
+
+
+def gql(env, query, variables=None, cookie=SESSION, headers=None):
+    cookies = {"session": cookie} if cookie else {}
+    r = requests.post(
+        env["server"].url + "/graphql",
+        json={"query": query, "variables": variables or {}},
+        cookies=cookies,
+        headers=headers or {},
+        timeout=60,
+    )
+    return r.status_code, r.json()
+
+
+def data(env, query, variables=None):
+    status, body = gql(env, query, variables)
+    assert status == 200 and not body.get("errors"), body
+    return body["data"]
+
+
+# --- HTTP, auth, schema -------------------------------------------------------------------------
+
+
+def test_auth_cookie_apikey_and_401(env):
+    assert gql(env, "{ version { version } }")[0] == 200
+    assert gql(env, "{ version { version } }", cookie="wrong")[0] == 401
+    assert gql(env, "{ version { version } }", cookie=None)[0] == 401
+    assert gql(env, "{ version { version } }", cookie=None, headers={"ApiKey": "key123"})[0] == 200
+    r = requests.get(env["server"].url + "/image/1/image", timeout=10)
+    assert r.status_code == 401
+    r = requests.get(env["server"].url + "/image/1/image?apikey=key123", timeout=10)
+    assert r.status_code == 200
+
+
+def test_invalid_query_rejected_like_real_stash(env):
+    status, body = gql(env, "{ findGallery(id: 1) { id sceneMarkers } }")
+    assert status == 422 and "sceneMarkers" in body["errors"][0]["message"]
+    assert validate_document("{ findGallery(id: 1) { id sceneMarkers } }")
+    assert validate_document(Q.FIND_GALLERY) == []
+
+
+def test_introspection_and_startup_queries(env):
+    d = data(
+        env,
+        "{ __schema { queryType { name } types { name } } version { version hash build_time }"
+        " configuration { general { apiKey } } }",
+    )
+    assert d["__schema"]["queryType"]["name"] == "Query"
+    assert {"Gallery", "Image", "ScrapedPerformer"} <= {t["name"] for t in d["__schema"]["types"]}
+    assert d["version"]["version"].startswith("v0.") and d["configuration"]["general"]["apiKey"] == "key123"
+
+
+def test_unimplemented_filter_is_an_error_not_ignored(env):
+    status, body = gql(env, "{ findGalleries(gallery_filter: {organized: true}) { count } }")
+    assert status == 200 and "not implemented" in body["errors"][0]["message"]
+
+
+# --- seed + images ------------------------------------------------------------------------------
+
+
+def test_seeded_files_have_fingerprints_and_zip_members(env):
+    d = data(env, Q.FIND_GALLERY_IMAGES, {"gallery_id": env["ids"]["galleries"]["Zip"], "filter": {"per_page": -1}})
+    images = d["findImages"]["images"]
+    assert d["findImages"]["count"] == 2
+    with zipfile.ZipFile(env["zip"]) as zf:
+        for img in images:
+            f = img["visual_files"][0]
+            member = zf.read(f["basename"])
+            fps = {x["type"]: x["value"] for x in f["fingerprints"]}
+            assert fps["md5"] == hashlib.md5(member).hexdigest() and fps["oshash"] == oshash(member)
+            assert f["zip_file"]["path"] == str(env["zip"]) and f["size"] == len(member)
+            assert (f["width"], f["height"]) == (250, 250)
+            r = requests.get(env["server"].url + f"/image/{img['id']}/image", cookies={"session": SESSION}, timeout=10)
+            assert r.status_code == 200 and r.content == member
+
+
+def test_image_routes(env):
+    img_id = env["ids"]["images"][str(env["faces"][0])]
+    url = env["server"].url
+    r = requests.get(f"{url}/image/{img_id}/image", cookies={"session": SESSION}, timeout=10)
+    assert r.content == env["faces"][0].read_bytes() and r.headers["Content-Type"] == "image/jpeg"
+    r = requests.get(f"{url}/image/{img_id}/thumbnail", cookies={"session": SESSION}, timeout=10)
+    assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
+    assert requests.get(f"{url}/image/424242/image", cookies={"session": SESSION}, timeout=10).status_code == 404
+
+
+def test_oshash_is_the_opensubtitles_hash():
+    data_ = bytes(range(256)) * 1024  # 256 KiB
+    assert oshash(data_) == oshash(bytes(data_)) and len(oshash(data_)) == 16
+    assert oshash(b"") == "0000000000000000"
+
+
+# --- mutations ----------------------------------------------------------------------------------
+
+
+def test_bulk_modes_set_add_remove(env):
+    t = env["ids"]["tags"]
+    img = env["ids"]["images"][str(env["faces"][1])]
+    q = "mutation($input: BulkImageUpdateInput!) { bulkImageUpdate(input: $input) { id tags { id } } }"
+
+    def run(mode, ids):
+        res = data(env, q, {"input": {"ids": [img], "tag_ids": {"ids": ids, "mode": mode}}})
+        return {x["id"] for x in res["bulkImageUpdate"][0]["tags"]}
+
+    assert run("SET", [t["a"]]) == {t["a"]}
+    assert run("ADD", [t["b"]]) == {t["a"], t["b"]}
+    assert run("ADD", [t["b"]]) == {t["a"], t["b"]}
+    assert run("REMOVE", [t["a"]]) == {t["b"]}
+    assert run("SET", []) == set()
+
+
+def test_performer_create_update_and_tag_create(env):
+    create = data(
+        env,
+        Q.PERFORMER_CREATE,
+        {
+            "input": {
+                "name": "New One",
+                "disambiguation": "x",
+                "alias_list": ["N1"],
+                "stash_ids": [{"endpoint": DEFAULT_ENDPOINT, "stash_id": "s1"}],
+            }
+        },
+    )
+    p = create["performerCreate"]
+    assert p["alias_list"] == ["N1"] and p["stash_ids"][0]["stash_id"] == "s1"
+    status, body = gql(env, Q.PERFORMER_CREATE, {"input": {"name": "New One", "disambiguation": "x"}})
+    assert "already exists" in body["errors"][0]["message"]
+    upd = data(env, Q.PERFORMER_UPDATE, {"input": {"id": p["id"], "stash_ids": [{"endpoint": "e2", "stash_id": "s2"}]}})
+    assert [s["stash_id"] for s in upd["performerUpdate"]["stash_ids"]] == ["s2"]  # list = SET, like Stash
+    tag = data(env, Q.TAG_CREATE, {"input": {"name": "fresh"}})["tagCreate"]
+    assert data(env, Q.FIND_TAGS_BY_NAME, {"name": "FRESH"})["findTags"]["tags"] == [tag]
+
+
+def test_scrape_single_performer(env):
+    q = Q.SCRAPE_STASHBOX_PERFORMER
+    by_id = data(env, q, {"source": {"stash_box_endpoint": DEFAULT_ENDPOINT}, "input": {"query": SID}})
+    assert [p["name"] for p in by_id["scrapeSinglePerformer"]] == ["Gerhard Schroeder"]
+    by_name = data(env, q, {"source": {"stash_box_index": 0}, "input": {"query": "Schroeder"}})
+    assert {p["name"] for p in by_name["scrapeSinglePerformer"]} == {"Gerhard Schroeder", "Doris Schroeder"}
+    local = env["ids"]["performers"]["Gerhard Schroeder"]
+    by_local = data(env, q, {"source": {"stash_box_endpoint": DEFAULT_ENDPOINT}, "input": {"performer_id": local}})
+    assert by_local["scrapeSinglePerformer"][0]["remote_site_id"] == SID
+    status, body = gql(env, q, {"source": {"stash_box_endpoint": "https://nope/graphql"}, "input": {"query": SID}})
+    assert "not configured" in body["errors"][0]["message"]
+
+
+# --- plugin runner ------------------------------------------------------------------------------
+
+
+def test_run_plugin_operation_like_stash(env):
+    server = env["server"]
+    server.clear_logs()
+    out = data(env, Q.RUN_PLUGIN_OPERATION, {"plugin_id": "stash_sense", "args": {"mode": "echo", "n": [1, 2]}})
+    assert out["runPluginOperation"] == {
+        "args": {"mode": "echo", "n": [1, 2]},
+        "plugin_dir": str(env["tmp"]),
+        "host": "0.0.0.0",
+    }
+    assert server.logs("info") == ['started {"mode": "echo", "n": [1, 2]}']
+    cb = data(env, Q.RUN_PLUGIN_OPERATION, {"plugin_id": "stash_sense", "args": {"mode": "callback"}})
+    assert cb["runPluginOperation"] == {"findGallery": {"title": "Folder"}}
+    raw = data(env, Q.RUN_PLUGIN_OPERATION, {"plugin_id": "stash_sense", "args": {"mode": "raw"}})
+    assert raw["runPluginOperation"] == "not json\n"
+
+
+@pytest.mark.parametrize("mode,message", [("error", "boom"), ("exit", "exit status 3")])
+def test_plugin_operation_errors_become_graphql_errors(env, mode, message):
+    status, body = gql(env, Q.RUN_PLUGIN_OPERATION, {"plugin_id": "stash_sense", "args": {"mode": mode}})
+    assert body["data"]["runPluginOperation"] is None and body["errors"][0]["message"] == message
+
+
+def test_unknown_plugin(env):
+    status, body = gql(env, Q.RUN_PLUGIN_OPERATION, {"plugin_id": "other", "args": {}})
+    assert "not found" in body["errors"][0]["message"]
+
+
+def test_run_plugin_task_job_progress_logs_default_args(env):
+    server = env["server"]
+    server.clear_logs()
+    job_id = data(
+        env,
+        Q.RUN_PLUGIN_TASK,
+        {"plugin_id": "stash_sense", "task_name": "Identify all", "args_map": {"scope": "gallery"}},
+    )["runPluginTask"]
+    job = server.wait_job(job_id)
+    assert job["status"] == "FINISHED" and job["progress"] == 1.0
+    found = data(env, Q.FIND_JOB, {"id": job_id})["findJob"]
+    assert found["status"] == "FINISHED" and found["description"] == "Running plugin task: Identify all"
+    assert server.logs("info") == ['started {"mode": "progress", "scope": "gallery"}']  # defaults only fill gaps
+    assert server.logs("warning") == ["careful"]
+    assert server.logs("error") == ["plain stderr line"]  # unprefixed stderr -> errLog level
+    assert server.logs("debug") == ['Plugin returned: "done"']
+
+
+def test_failed_and_stopped_tasks(env):
+    server = env["server"]
+    job_id = data(env, Q.RUN_PLUGIN_TASK, {"plugin_id": "stash_sense", "args_map": {"mode": "error"}})["runPluginTask"]
+    job = server.wait_job(job_id)
+    assert job["status"] == "FAILED" and job["error"] == "boom"
+    job_id = data(env, Q.RUN_PLUGIN_TASK, {"plugin_id": "stash_sense", "args_map": {"mode": "sleep"}})["runPluginTask"]
+    import time
+
+    for _ in range(100):
+        if server.jobs[job_id]["status"] == "RUNNING" and job_id in server._procs:
+            break
+        time.sleep(0.05)
+    assert data(env, f'mutation {{ stopJob(job_id: "{job_id}") }}')["stopJob"] is True
+    assert server.wait_job(job_id, timeout=10)["status"] == "CANCELLED"
+    assert json.dumps(data(env, Q.FIND_JOB, {"id": "999"})) == '{"findJob": null}'
