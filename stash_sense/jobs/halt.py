@@ -25,6 +25,10 @@ class RunHalted(RuntimeError):
 
 
 def item_succeeded(run: Any) -> None:
+    """An item that needed nothing from Stash (no match, all cached) says nothing about Stash:
+    while failures are counting, the streak ends only when Stash answers again."""
+    if getattr(run, "_unreachable_in_a_row", 0) and stash_down(run.client):
+        return
     run._unreachable_in_a_row = 0
 
 
