@@ -61,13 +61,17 @@ def refusal(holder: dict | None) -> str:
 
 
 def _write_holder(path: Path, what: str) -> None:
+    """Best effort: the lock holds without it (a full disk must still get its own clear error)."""
     info = {"what": what, "pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
             "command": " ".join(sys.argv[:3])}
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(info, out)
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(info, out)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 def _read_holder(path: Path) -> dict | None:

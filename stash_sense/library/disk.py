@@ -17,14 +17,21 @@ from pathlib import Path
 # cache grows by a few kB per image; WAL files and SQLite's checkpoint need head room on top.
 MIN_FREE_BYTES = 200 * 1024 * 1024
 SQLITE_FULL = 13
+NEARLY_FULL_BYTES = 1024 * 1024
 
 
 class DiskFull(RuntimeError):
     """No space left where Stash Sense keeps its files; the message names the folder and the need."""
 
 
-def is_disk_full(exc: BaseException | None) -> bool:
-    """The exception (or one it was raised from) is a full disk or an exhausted quota."""
+def is_disk_full(exc: BaseException | None, folder: Path | None = None) -> bool:
+    """The exception (or one it was raised from) is a full disk or an exhausted quota.
+
+    With ``folder``: also an I/O error while that folder's disk has (almost) nothing left. SQLite
+    reports a full disk met while mapping its ``-shm`` file as "disk I/O error", not "disk is full".
+    """
+    if folder is not None and isinstance(exc, (OSError, sqlite3.Error)) and free_bytes(folder) < NEARLY_FULL_BYTES:
+        return True
     seen = 0
     while exc is not None and seen < 10:
         if isinstance(exc, DiskFull):

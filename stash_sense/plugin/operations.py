@@ -83,14 +83,32 @@ def arg(args: dict, name: str, *, choices: tuple | None = None) -> str:
 # --- identify -----------------------------------------------------------------------------------
 
 
+def click_journal(ctx: Context) -> Journal:
+    """The journal for an identify click; on a disk too full to open it, a read-only stand-in:
+    the click still answers, only its suggestions are not stored (``FullDiskJournal``)."""
+    from stash_sense import paths
+    from stash_sense.library.disk import disk_full_message, is_disk_full
+    from stash_sense.library.full_disk_journal import FullDiskJournal
+    from stash_sense.library.journal import journal_path
+
+    try:
+        return ctx.journal
+    except Exception as exc:
+        if not is_disk_full(exc, paths.data_dir()):
+            raise
+        log.warning(f"Stash Sense: {disk_full_message(paths.data_dir())} This identification's suggestions "
+                    "will not be stored.")
+        return FullDiskJournal(journal_path())  # type: ignore[return-value]
+
+
 def identify_gallery(ctx: Context) -> dict:
     max_images = ctx.args.get("max_images")
-    return identify_target(ctx.client, ctx.settings, ctx.journal, "gallery", arg(ctx.args, "gallery_id"),
+    return identify_target(ctx.client, ctx.settings, click_journal(ctx), "gallery", arg(ctx.args, "gallery_id"),
                            int(max_images) if max_images else None)
 
 
 def identify_image(ctx: Context) -> dict:
-    return identify_target(ctx.client, ctx.settings, ctx.journal, "image", arg(ctx.args, "image_id"))
+    return identify_target(ctx.client, ctx.settings, click_journal(ctx), "image", arg(ctx.args, "image_id"))
 
 
 def identify_scene(ctx: Context) -> dict:
@@ -101,7 +119,7 @@ def identify_scene(ctx: Context) -> dict:
     scene_id = arg(ctx.args, "scene_id")
     frames = ctx.args.get("frames")
     try:
-        return identify_scene_target(ctx.client, ctx.settings, ctx.journal, scene_id,
+        return identify_scene_target(ctx.client, ctx.settings, click_journal(ctx), scene_id,
                                      int(frames) if frames else None)
     except VideoError as exc:
         raise UserError(f"Scene {scene_id}: cannot read its video: {exc}") from exc
