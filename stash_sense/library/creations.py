@@ -38,7 +38,7 @@ def create_performer(client: StashClient, journal: Journal, resolver: PerformerR
         _log.warning("Stash answered the creation of performer %s with an error (%s) but created it (id %s)",
                      found["name"], exc, found["id"])
         created = client.find_performer(found["id"]) or found
-        resolver._cache[universal_id] = created
+        resolver.remember(universal_id, created)
         return created
     journal.created(run_id, str(created["id"]), universal_id, created.get("name"))
     journal.resolve_intent(intent, "done", str(created["id"]))

@@ -24,7 +24,7 @@ def error_message(exc: BaseException) -> str:
 
     if isinstance(exc, (StashError, NoDatabaseError, UserError, LookupError)):
         return str(exc)
-    if is_disk_full(exc) and not _known_message(exc):
+    if is_disk_full(exc, paths.data_dir()) and not _known_message(exc):
         return disk_full_message(paths.data_dir())
     known = _known_errors()
     if isinstance(exc, known):
