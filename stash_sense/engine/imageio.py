@@ -45,8 +45,7 @@ def load_rgb(source: str | Path | bytes, max_side: int = DEFAULT_MAX_SIDE) -> np
                 img.draft("RGB", _draft_size(img.size, max_side))
             img.seek(0)
             img.load()
-            img = ImageOps.exif_transpose(img)
-            rgb = _to_rgb(img)
+            rgb = _to_rgb(ImageOps.exif_transpose(img))
     except ImageDecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -43,8 +43,9 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from stash_sense.plugin.tasks import NotImplementedYet
 
     names = {"stash_sense.engine.database": "DatabaseError", "stash_sense.engine.releases": "ReleaseError",
-             "stash_sense.engine.packs": "ModelUnavailable", "stash_sense.jobs.run_lock": "RunLocked",
-             "stash_sense.jobs.halt": "RunHalted", "stash_sense.library.disk": "DiskFull"}
+             "stash_sense.engine.packs": "ModelUnavailable", "stash_sense.service.interface": "ServiceError",
+             "stash_sense.jobs.run_lock": "RunLocked", "stash_sense.jobs.halt": "RunHalted",
+             "stash_sense.library.disk": "DiskFull"}
     loaded = tuple(getattr(sys.modules[m], n) for m, n in names.items() if m in sys.modules)
     return (*loaded, NotImplementedYet)
 

@@ -47,7 +47,11 @@ class Context:
     @cached_property
     def settings(self) -> settings_mod.Settings:
         """Read once per call; "Low memory" reaches the engine worker through its environment."""
-        settings = settings_mod.from_stash(self.client.plugin_settings())
+        raw = self.client.plugin_settings()
+        settings = settings_mod.from_stash(raw)
+        note = settings_mod.zero_threshold_note(raw)
+        if note:
+            log.warning(note)
         os.environ["STASH_SENSE_MEMORY"] = "low" if settings.low_memory else "full"
         return settings
 
@@ -269,7 +273,16 @@ def _bulk(mode: str) -> Callable[[Context], Any]:
     return lambda ctx: bulk.run_bulk(ctx, mode, ctx.args)
 
 
+def setup(ctx: Context) -> dict:
+    """"Set up / repair environment" reaching the plugin itself: the bootstrap has done the work (or
+    was skipped); the environment this runs in is the answer."""
+    import sys
+
+    return {"environment": sys.prefix, "python": sys.executable, "ready": True}
+
+
 OPERATIONS: dict[str, Callable[[Context], Any]] = {
+    "setup": setup,
     "identify_gallery": identify_gallery,
     "identify_image": identify_image,
     "identify_scene": identify_scene,

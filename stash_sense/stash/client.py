@@ -91,7 +91,40 @@ class _TimeoutAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
+class StashTooOld(StashError):
+    """Stash older than ``queries.MIN_STASH_VERSION``: our documents would fail its schema."""
+
+
+def check_version(version: Any) -> None:
+    """Refuse a Stash older than the oldest schema our documents are tested against, in one message.
+
+    ``version`` is stashapi's ``StashVersion`` (or anything with major/minor/patch). A build without
+    a release tag parses as 0.0.0: unknown, so it is let through rather than refused.
+    """
+    found = (int(version.major), int(version.minor), int(version.patch))
+    if found == (0, 0, 0) or found >= Q.MIN_STASH_VERSION:
+        return
+    need = "v" + ".".join(map(str, Q.MIN_STASH_VERSION))
+    raise StashTooOld(f"Stash Sense needs Stash {need} or newer; this Stash is v{'.'.join(map(str, found))}. "
+                      "Update Stash, then run Stash Sense again.")
+
+
 # --- connection dicts ---------------------------------------------------------------------------
+
+
+def url_host(host: str) -> str:
+    """The host part of a URL to Stash: an any-address becomes loopback, an IPv6 literal gets brackets.
+
+    Stash's ``host`` setting (sent as ``server_connection.Host``) is where it listens: ``0.0.0.0``
+    or ``::`` is not an address to connect to, and ``http://::1:9999`` is not a URL.
+    """
+    host = host.strip()
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if bare in ("", "0.0.0.0"):
+        return "127.0.0.1" if bare else "localhost"
+    if bare == "::":
+        return "[::1]"
+    return f"[{bare}]" if ":" in bare else bare
 
 
 def connection_from_plugin_input(server_connection: dict) -> dict:
@@ -100,12 +133,9 @@ def connection_from_plugin_input(server_connection: dict) -> dict:
     Stash often listens on 0.0.0.0, which is not a connectable address; only Name/Value of the Go
     ``http.Cookie`` are meaningful. ``ApiKey`` is not sent by Stash but is honoured when present.
     """
-    host = server_connection.get("Host") or "localhost"
-    if host == "0.0.0.0":
-        host = "127.0.0.1"
     conn: dict[str, Any] = {
         "Scheme": server_connection.get("Scheme") or "http",
-        "Host": host,
+        "Host": url_host(server_connection.get("Host") or "localhost"),
         "Port": int(server_connection.get("Port") or 9999),
     }
     cookie = server_connection.get("SessionCookie") or {}
@@ -207,9 +237,7 @@ class StashClient:
 
     def __init__(self, conn: dict, *, verify_ssl: bool = True):
         self.conn = dict(conn)
-        host = self.conn.get("Host", "localhost")
-        if host == "0.0.0.0":
-            host = "127.0.0.1"
+        host = url_host(str(self.conn.get("Host") or "localhost"))
         self.conn["Host"] = host
         base_path = str(self.conn.pop("BasePath", "") or "").rstrip("/")
         self.base_url = f"{self.conn.get('Scheme', 'http')}://{host}:{self.conn.get('Port', 9999)}{base_path}"
@@ -226,6 +254,7 @@ class StashClient:
             ) from exc
         except Exception as exc:  # stashapi raises bare Exception
             raise StashError(f"Cannot connect to Stash at {self.base_url}: {exc}") from exc
+        check_version(self.stash.version)
 
     @classmethod
     def from_plugin_input(cls, server_connection: dict, **kwargs: Any) -> StashClient:
@@ -611,6 +640,12 @@ class StashClient:
 def is_read(document: str) -> bool:
     """A query (changes nothing, safe to retry) rather than a mutation."""
     return re.search(r"^\s*mutation\b", document, re.MULTILINE) is None
+
+
+def is_zip_member(file: dict) -> bool:
+    """The file lives inside a zip (its path is not a real file): ``zip_file_id`` on every Stash
+    version, ``zip_file`` as newer Stash also answers."""
+    return bool(file.get("zip_file_id") or file.get("zip_file"))
 
 
 def fingerprint(file: dict, fp_type: str) -> str | None:

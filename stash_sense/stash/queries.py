@@ -7,22 +7,29 @@ Only the fields we use are selected, so responses stay small and Stash does litt
 
 from __future__ import annotations
 
+# The oldest Stash whose schema every document here validates against (tests check each supported
+# version's schema in ../shared/stash-schema/versions/).
+# stashapi's constructor reads ``version`` itself; the client checks it against this once.
+MIN_STASH_VERSION = (0, 28, 0)
+
 # --- files / images / galleries ----------------------------------------------------------------
 
 # An image with everything needed to read its bytes (disk path or zip member) and to cache it by
-# fingerprint. `visual_files` replaces the deprecated `files`.
+# fingerprint. `visual_files` replaces the deprecated `files`. `zip_file_id` (not `zip_file`, which
+# Stash has only from v0.29): whether a file is a zip member is all we need to know, and every
+# supported Stash version has it (see MIN_STASH_VERSION).
 IMAGE_FIELDS = """
   id
   title
   visual_files {
     ... on ImageFile {
       id path basename size mod_time width height
-      zip_file { id path }
+      zip_file_id
       fingerprints { type value }
     }
     ... on VideoFile {
       id path basename size mod_time width height
-      zip_file { id path }
+      zip_file_id
       fingerprints { type value }
     }
   }
@@ -36,7 +43,7 @@ query StashSenseFindGallery($id: ID!) {
     id
     title
     image_count
-    files { id path zip_file { id path } }
+    files { id path zip_file_id }
     folder { id path }
     performers { id name }
     tags { id name }

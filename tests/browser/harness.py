@@ -4,6 +4,8 @@ Serves, under a reverse-proxy style sub-path (``/stash/``, announced by ``<base 
 exactly as Stash does behind a proxy):
 
 * ``/stash/`` and every client route (``galleries/<id>``, ``images/<id>`` ...): the harness page;
+* ``/stash/stash-ui/stash.css``: Stash's real stylesheet (``real_theme=True`` links it instead of the
+  approximation below), from ``../shared/stash-ui/build``;
 * ``/stash/vendor/...``: React 17, react-dom, react-bootstrap 1.6, Bootstrap 4.6 CSS and FontAwesome
   icons from ``tests/browser/node_modules`` (the versions Stash's UI ships), used to build a minimal
   ``window.PluginApi`` (``harness/plugin-api.js``);
@@ -21,7 +23,9 @@ then open the printed URL.
 
 from __future__ import annotations
 
+import gzip
 import mimetypes
+import os
 import re
 import threading
 import urllib.error
@@ -54,8 +58,7 @@ PAGE = """<!doctype html>
 <base href="{prefix}/">
 <link rel="icon" href="data:,">
 <title>Stash (Stash Sense harness)</title>
-<link rel="stylesheet" href="vendor/bootstrap.css">
-<link rel="stylesheet" href="harness/stash-theme.css">
+{theme}
 <link rel="stylesheet" href="plugin/stash_sense/css">
 </head>
 <body>
@@ -79,12 +82,30 @@ def plugin_ui_files(kind: str) -> bytes:
     return b"".join((REPO / path).read_bytes() for path in manifest["ui"][kind])
 
 
+# The page's theme: Bootstrap 4.6 with an approximation of Stash's colours, or (real_theme) Stash's own
+# stylesheet from its production build (Bootstrap compiled with Stash's variables, and Stash's styles).
+APPROXIMATE_THEME = """<link rel="stylesheet" href="vendor/bootstrap.css">
+<link rel="stylesheet" href="harness/stash-theme.css">"""
+REAL_THEME = """<link rel="stylesheet" href="stash-ui/stash.css">
+<link rel="stylesheet" href="harness/fontawesome-core.css">"""
+STASH_UI_ASSETS = Path(os.environ.get("STASH_SENSE_SHARED") or REPO.parent / "shared") / "stash-ui" / "build" / "assets"
+
+
+def stash_css() -> bytes:
+    """Stash's real stylesheet (``assets/index-*.css``, stored gzipped as Stash ships it)."""
+    found = sorted(STASH_UI_ASSETS.glob("index-*.css.gz"))
+    if len(found) != 1:
+        raise FileNotFoundError(f"expected one index-*.css.gz in {STASH_UI_ASSETS}, found {found}")
+    return gzip.decompress(found[0].read_bytes())
+
+
 class Harness:
     """The harness HTTP server on 127.0.0.1 (background thread) in front of ``stash_url``."""
 
-    def __init__(self, stash_url: str, session: str, port: int = 0):
+    def __init__(self, stash_url: str, session: str, port: int = 0, real_theme: bool = False):
         self.stash_url = stash_url.rstrip("/")
         self.session = session
+        self.theme = REAL_THEME if real_theme else APPROXIMATE_THEME
         self.stray_requests: list[str] = []
         self.graphql_requests = 0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
@@ -187,6 +208,8 @@ class _Handler(BaseHTTPRequestHandler):
             if not re.fullmatch(r"[\w.-]+", name):
                 return self._send(404, b"not found", "text/plain")
             return self._file(HERE / "harness" / name)
+        if rel == "/stash-ui/stash.css":
+            return self._send(200, stash_css(), "text/css; charset=utf-8")
         if rel == "/plugin/stash_sense/javascript":
             return self._send(200, plugin_ui_files("javascript"), "text/javascript; charset=utf-8")
         if rel == "/plugin/stash_sense/css":
@@ -196,13 +219,12 @@ class _Handler(BaseHTTPRequestHandler):
         if rel == "/favicon.ico":
             return self._send(404, b"", "text/plain")
         # any other path is a client-side route of the single-page app
-        self._send(200, PAGE.format(prefix=PREFIX).encode(), "text/html; charset=utf-8")
+        self._send(200, PAGE.format(prefix=PREFIX, theme=self.harness.theme).encode(), "text/html; charset=utf-8")
 
     do_HEAD = do_GET
 
 
 def _main() -> None:  # pragma: no cover - manual development aid
-    import os
     import shutil
     import sys
     import tempfile

@@ -2,8 +2,8 @@
 //
 //   node run.mjs <config.json>
 //
-// config: {scenario: "identify" | "nodb" | "bulk" | "scene", url, galleryId, otherGalleryId, accept, expectTop,
-//          artifacts, prefix, timeoutMs}
+// config: {scenario: "identify" | "nodb" | "bulk" | "scene" | "theme", url, galleryId, otherGalleryId, accept, expectTop,
+//          sceneId, widths (theme: viewport widths), artifacts, prefix, timeoutMs}
 // Prints one JSON object on stdout: {ok, error?, ...observations, screenshots: [...]}; the pytest
 // side asserts on it and checks the Stash state over GraphQL.
 import { readFileSync } from "node:fs";
@@ -97,7 +97,17 @@ async function sceneScenario(page) {
   const time = person.locator(".stash-sense-time").first();
   const start = Number(await time.getAttribute("data-start"));
   await time.click();
-  out.seek = { start, currentTime: await page.$eval("video", (v) => v.currentTime) };
+  // the page has a marker preview <video> before the player (Stash's markers tab): only the player moves
+  out.seek = await page.evaluate((startAt) => {
+    const player = document.querySelector("#VideoJsPlayer video.vjs-tech");
+    const preview = document.querySelector(".wall-item-preview");
+    return {
+      start: startAt,
+      currentTime: player.currentTime,
+      previewTime: preview.currentTime,
+      previewFirst: document.querySelector("video") === preview,
+    };
+  }, start);
   step("seeked");
   const cand = person.locator(".stash-sense-candidate", { hasText: cfg.accept }).first();
   await cand.locator(".stash-sense-add").click();
@@ -295,7 +305,93 @@ async function bulkScenario(page) {
   await shot(page, "rescan", page.locator(".modal-content"));
 }
 
-const SCENARIOS = { identify: identifyScenario, nodb: nodbScenario, bulk: bulkScenario, scene: sceneScenario };
+// In Stash's real theme (the harness serves its CSS): the toolbar button on one line at each width in
+// cfg.widths, and the text contrast of every control of the plugin (toolbar button, modal buttons).
+async function themeScenario(page) {
+  out.toolbar = [];
+  for (const width of cfg.widths) {
+    await page.setViewportSize({ width, height: 900 });
+    await openGallery(page);
+    out.toolbar.push(await page.evaluate(toolbarFit));
+    await shot(page, `toolbar-${width}`, page.locator(".gallery-toolbar"));
+  }
+  await page.click("#stash-sense-identify");
+  await page.waitForSelector(".stash-sense-person", { timeout: TIMEOUT });
+  await page.waitForTimeout(500); // modal fade-in
+  out.contrast = await page.evaluate(contrasts);
+  await shot(page, "modal", page.locator(".modal-content"));
+  await showAll(page);
+  out.contrast = out.contrast.concat(await page.evaluate(contrasts));
+  step("measured " + out.contrast.length + " controls");
+}
+
+function toolbarFit() {
+  const btn = document.getElementById("stash-sense-identify");
+  const label = btn.querySelector(".stash-sense-btn-label");
+  const column = document.querySelector(".gallery-tabs");
+  const b = btn.getBoundingClientRect();
+  const c = column.getBoundingClientRect();
+  return {
+    viewport: window.innerWidth,
+    text: btn.textContent.trim(),
+    labelLines: label ? label.getClientRects().length : 0,
+    buttonHeight: b.height,
+    iconButtonHeight: document.querySelector("#operation-menu").getBoundingClientRect().height,
+    insideColumn: b.left >= c.left - 0.5 && b.right <= c.right + 0.5,
+    columnOverflowX: column.scrollWidth > column.clientWidth + 1,
+  };
+}
+
+// WCAG contrast of each visible, enabled control of the plugin against what is painted behind it.
+function contrasts() {
+  const rgba = (s) => {
+    const p = s.match(/[\d.]+/g).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const over = (top, below) => [0, 1, 2].map((i) => top[i] * top[3] + below[i] * (1 - top[3])).concat([1]);
+  const background = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) layers.push(c);
+      if (c[3] >= 1) break;
+    }
+    return layers.reduceRight((below, layer) => over(layer, below), [255, 255, 255, 1]);
+  };
+  const opacity = (el) => {
+    let o = 1;
+    for (let e = el; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity);
+    return o;
+  };
+  const lum = (c) => {
+    const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4));
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+  };
+  const controls = [...document.querySelectorAll("#stash-sense-identify, .stash-sense-modal button")].filter(
+    (el) => !el.disabled && el.getBoundingClientRect().width > 0 && /stash-sense-/.test(el.className)
+  );
+  return controls.map((el) => {
+    const bg = background(el);
+    const fg = rgba(getComputedStyle(el).color);
+    const text = over([fg[0], fg[1], fg[2], fg[3] * opacity(el)], bg);
+    const [hi, lo] = [lum(text), lum(bg)].sort((a, b) => b - a);
+    return {
+      control: el.className.split(" ").filter((c) => c.startsWith("stash-sense-")).join(" "),
+      text: el.textContent.trim(),
+      ratio: Math.round(((hi + 0.05) / (lo + 0.05)) * 100) / 100,
+      color: getComputedStyle(el).color,
+      background: "rgb(" + bg.slice(0, 3).map(Math.round).join(", ") + ")",
+    };
+  });
+}
+
+const SCENARIOS = {
+  identify: identifyScenario,
+  nodb: nodbScenario,
+  bulk: bulkScenario,
+  scene: sceneScenario,
+  theme: themeScenario,
+};
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",

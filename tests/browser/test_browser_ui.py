@@ -87,19 +87,30 @@ class UI:
         return out
 
 
-@pytest.fixture
-def ui(tmp_path, monkeypatch, isolated_data_dir):
+def _serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, real_theme: bool = False):
     """Seeded demo Stash (the plugin's demo scenario) + the harness in front of it; no database yet."""
     monkeypatch.setenv("STASH_SENSE_PACK", "test-mbf128")
     scenario = demo.build_scenario(tmp_path)
     ids = demo.seed_stash(tmp_path / "stash.sqlite", scenario)
     server = DemoStash(tmp_path / "stash.sqlite", session=SESSION, task_default_args=task_default_args())
     server.start()
-    harness = Harness(server.url, SESSION)
+    harness = Harness(server.url, SESSION, real_theme=real_theme)
     harness.start()
     yield UI(server, harness, ids, tmp_path)
     harness.stop()
     server.stop()
+
+
+@pytest.fixture
+def ui(tmp_path, monkeypatch, isolated_data_dir):
+    """The harness with its approximation of Stash's theme."""
+    yield from _serve(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def real_theme_ui(tmp_path, monkeypatch, isolated_data_dir):
+    """The harness with Stash's own stylesheet (../shared/stash-ui/build)."""
+    yield from _serve(tmp_path, monkeypatch, real_theme=True)
 
 
 def _top(person: dict) -> dict:
@@ -208,7 +219,8 @@ def test_no_database_offers_download_then_identifies(ui, reference_db):  # noqa:
 
 def test_scene_modal_shows_time_ranges_seeks_and_adds(ui, reference_db):  # noqa: F811
     """The scene page button: the two people of a short video of real faces with the seconds they are on
-    screen; clicking a time seeks the page's <video>; "Add to scene" puts the performer on the scene."""
+    screen; clicking a time seeks Stash's player (not the marker preview <video> before it on the page);
+    "Add to scene" puts the performer on the scene."""
     from scene_env import BLAIR, POWELL, TRUTH, seed_scenes, two_people_video
 
     install_reference(reference_db)
@@ -226,7 +238,29 @@ def test_scene_modal_shows_time_ranges_seeks_and_adds(ui, reference_db):  # noqa
         assert all("–" in r["text"] and r["text"].startswith("0:") for r in person["ranges"])
         assert person["frames"].startswith("in ") and "frame" in person["frames"]
     assert all(p["crop"] and not p["thumbs"] for p in out["persons"] if not p["unknown"])
+    assert out["seek"]["previewFirst"]  # the first <video> of the page is a marker preview, as in Stash
     assert out["seek"]["currentTime"] == pytest.approx(out["seek"]["start"], abs=0.05)
+    assert out["seek"]["previewTime"] == 0
     assert "On this scene" in out["acceptText"]
     found = ui.server.query("query($id: ID!) { findScene(id: $id) { performers { name } } }", {"id": scene_id})
     assert [p["name"] for p in found["findScene"]["performers"]] == [POWELL]
+
+
+def test_real_theme_button_on_one_line_and_controls_readable(real_theme_ui, reference_db):  # noqa: F811
+    """In Stash's own stylesheet: "Identify performers" stays on one line in the gallery toolbar at 1400
+    and 1920 px (Stash's details column is 450 px wide from 1200 px on; the label wrapped there), and every
+    control of the plugin has text contrast >= 4.5:1 (WCAG AA) against what is painted behind it (Reject
+    was outline-secondary: #394b59 on the #30404d modal, about 1.2:1)."""
+    install_reference(reference_db)
+    ui = real_theme_ui
+    out = ui.browse("theme", "ui-theme", galleryId=ui.gallery("Rumsfeld and Chirac"), widths=[1400, 1920])
+
+    assert [fit["viewport"] for fit in out["toolbar"]] == [1400, 1920]
+    for fit in out["toolbar"]:
+        assert fit["text"] == "Identify performers" and fit["labelLines"] == 1, fit
+        assert fit["buttonHeight"] <= fit["iconButtonHeight"] + 1, fit  # as tall as Stash's own icon buttons
+        assert fit["insideColumn"] and not fit["columnOverflowX"], fit
+    measured = {c["control"] for c in out["contrast"]}
+    assert {"stash-sense-btn", "stash-sense-add", "stash-sense-reject", "stash-sense-close"} <= measured, measured
+    low = [c for c in out["contrast"] if c["ratio"] < 4.5]
+    assert low == [], low
