@@ -127,6 +127,7 @@ SCHEMA: dict[str, dict[str, Check]] = {
     "bulk_galleries_untagged": dict(BULK),
     "bulk_galleries_tagged": dict(BULK),
     "identify_scenes": {"force": switch, "dry_run": switch, "frames": whole(1, 10_000), "markers": switch},
+    "setup": {},
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "identify_gallery": ("gallery_id",),
