@@ -476,7 +476,8 @@ def main() -> int:
     except ValueError:
         plugin_input = {}
     plugin_input = plugin_input if isinstance(plugin_input, dict) else {}
-    mode = str((plugin_input.get("args") or {}).get("mode") or "")
+    args = plugin_input.get("args")
+    mode = str(args.get("mode") or "") if isinstance(args, dict) else ""  # the plugin itself refuses bad args
     home = home_dir(plugin_input)
     use_home_data(home, migrate=mode in TASK_MODES)
     venv = venv_dir(PLUGIN_DIR, home)

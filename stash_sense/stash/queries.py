@@ -169,6 +169,21 @@ query StashSenseFindPerformersByStashId($endpoint: String!, $stash_id: String!) 
 }}
 """
 
+# Performers carrying a stash-box ID, with when they were created (reconciling a lost performerCreate).
+PERFORMERS_CREATED_WITH_STASH_ID = """
+query StashSensePerformersCreatedWithStashId($endpoint: String!, $stash_id: String!) {
+  findPerformers(
+    performer_filter: { stash_id_endpoint: { endpoint: $endpoint, stash_id: $stash_id, modifier: EQUALS } }
+    filter: { per_page: -1 }
+  ) { performers { id name created_at } }
+}
+"""
+
+# The cheapest answer Stash gives: is it there at all?
+VERSION = """
+query StashSenseVersion { version { version } }
+"""
+
 # Exact name match; more than one result means the name is ambiguous.
 FIND_PERFORMERS_BY_NAME = f"""
 query StashSenseFindPerformersByName($name: String!) {{
@@ -232,19 +247,19 @@ mutation StashSenseBulkSceneUpdate($input: BulkSceneUpdateInput!) {
 
 GALLERY_LINKS = """
 query StashSenseGalleryLinks($ids: [ID!]) {
-  findGalleries(ids: $ids, filter: { per_page: -1 }) { galleries { id performers { id } tags { id } } }
+  findGalleries(ids: $ids, filter: { per_page: -1 }) { galleries { id updated_at performers { id } tags { id } } }
 }
 """
 
 IMAGE_LINKS = """
 query StashSenseImageLinks($ids: [ID!]) {
-  findImages(ids: $ids, filter: { per_page: -1 }) { images { id performers { id } tags { id } } }
+  findImages(ids: $ids, filter: { per_page: -1 }) { images { id updated_at performers { id } tags { id } } }
 }
 """
 
 SCENE_LINKS = """
 query StashSenseSceneLinks($id: ID!) {
-  findScene(id: $id) { id performers { id } tags { id } }
+  findScene(id: $id) { id updated_at performers { id } tags { id } }
 }
 """
 
