@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .media import has_image
 from .seed import connect, now
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ class Ctx:
             "tags": [],
             # like Stash: ?t=<updated> busts caches; &default=true marks "no image, silhouette served"
             "image_path": f"{self.base_url}/performer/{pid}/image?t={stamp}"
-            + ("" if row["image"] else "&default=true"),
+            + ("" if has_image(row["image"]) else "&default=true"),
             "stash_ids": stash_ids,
             "scene_count": count("scene"),
             "image_count": count("image"),

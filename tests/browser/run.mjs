@@ -133,7 +133,7 @@ async function waitResults(page) {
 // The page's own performer list (Stash's gallery details panel), outside our modal.
 async function pagePerformers(page) {
   return page.$$eval(".performer-card", (els) =>
-    els.filter((e) => !e.closest(".stash-sense-modal")).map((e) => (e.querySelector(".card-section a, h5, .card-title, a") || e).textContent.trim())
+    els.filter((e) => !e.closest(".stash-sense-modal")).map((e) => e.textContent.trim())
   );
 }
 
