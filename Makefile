@@ -55,7 +55,7 @@ demo-ui: $(STAMP)
 	$(BIN)/python -m devtools.demo.ui --port $(DEMO_UI_PORT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check stash_sense tests bench
+	$(BIN)/ruff check stash_sense devtools tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -123,6 +123,11 @@ def ui(tmp_path, monkeypatch, isolated_data_dir):
     server.stop()
 
 
+def image_of(ui: UI, basename: str) -> str:
+    """The Stash id of the seeded image with this file name."""
+    return next(i for path, i in ui.ids["images"].items() if path.endswith("/" + basename))
+
+
 def names_in(card_text: str) -> list[str]:
     """The demo's performers named on one of Stash's performer cards (its text has counts too)."""
     return [name for name in ("Donald Rumsfeld", "Jacques Chirac", "Tony Blair", "Colin Powell") if name in card_text]
@@ -138,8 +143,8 @@ def test_gallery_button_modal_add_and_stash_page_refresh(ui, reference_db):  # n
     the image page's button identifies that image."""
     install_reference(reference_db)
     title = "Rumsfeld and Chirac"
-    image_id = ui.ids["images"][next(p for p in ui.ids["images"] if p.endswith("Jacques_Chirac_0005.jpg"))]
-    out = ui.browse("gallery", "ui-gallery", galleryId=ui.gallery(title), imageId=image_id, accept="Jacques Chirac")
+    chirac_image = image_of(ui, "Jacques_Chirac_0005.jpg")
+    out = ui.browse("gallery", "ui-gallery", galleryId=ui.gallery(title), imageId=chirac_image, accept="Jacques Chirac")
 
     assert out["buttonText"] == "Identify performers"
     assert [names_in(card) for card in out["performersBefore"]] == [["Donald Rumsfeld"]]
@@ -160,7 +165,7 @@ def test_modal_controls_readable_in_stash_theme(ui, reference_db):  # noqa: F811
     against what is behind it in Stash's dark theme."""
     install_reference(reference_db)
     out = ui.browse("gallery", "ui-contrast", galleryId=ui.gallery("Chavez, Powell and a stranger"),
-                    imageId=ui.ids["images"][next(iter(ui.ids["images"]))], accept="Hugo Chavez")
+                    imageId=image_of(ui, "Hugo_Chavez_0005.jpg"), accept="Hugo Chavez")
     assert out["rejectButtons"] >= 1 and any("stash-sense-reject" in c["cls"] for c in out["contrast"])
     low = [c for c in out["contrast"] if c["ratio"] < MIN_CONTRAST]
     assert low == [], low
