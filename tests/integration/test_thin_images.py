@@ -15,6 +15,7 @@ from conftest import LFW
 from PIL import Image
 from plugin_env import *  # noqa: F403  (fixtures: stash, empty_stash, reference_db)
 
+from devtools.demo.seed import connect
 from stash_sense.cli.main import main
 from stash_sense.engine.database import load_database
 
@@ -70,23 +71,34 @@ def test_db_build_skips_the_thin_image(tmp_path, capsys, engine):
     assert len(load_database(db_path, engine.pack).faces) == 2
 
 
-def _make_one_blair_image_thin(stash) -> str:
-    """Overwrite one "Blair solo" image file with a 3000x1 strip; returns its Stash image id."""
+def _make_one_blair_image_thin(stash, tmp_path: Path) -> str:
+    """Point one "Blair solo" image at a 3000x1 strip in ``tmp_path``; returns its Stash image id.
+
+    The demo Stash records the real paths of ../shared's photos, so the strip is a new file and the
+    demo's file row moves to it: ../shared is never written (it once was, and every later test run
+    met a "hostile" LFW photo that this test had made)."""
     path = sorted(p for p in stash.ids["images"] if "Tony_Blair" in p)[0]
-    Path(path).write_bytes(thin_jpeg(3000, 1))
+    thin = tmp_path / "thin" / Path(path).name
+    thin.parent.mkdir()
+    thin.write_bytes(thin_jpeg(3000, 1))
+    conn = connect(stash.server.db_path)
+    try:
+        conn.execute("UPDATE files SET path = ?, size = ? WHERE path = ?", (str(thin), thin.stat().st_size, path))
+    finally:
+        conn.close()
     return stash.ids["images"][path]
 
 
-def test_gallery_identification_reports_the_thin_image_and_finds_the_rest(stash):
-    thin_id = _make_one_blair_image_thin(stash)
+def test_gallery_identification_reports_the_thin_image_and_finds_the_rest(stash, tmp_path):
+    thin_id = _make_one_blair_image_thin(stash, tmp_path)
     out = stash.run({"mode": "identify_gallery", "gallery_id": stash.gallery("Blair solo")}).output
     assert out["errors"] == [{"image": thin_id, "error": "image too thin to hold a face (analysed at 2048x1 pixels)"}]
     assert {p["candidates"][0]["name"] for p in out["persons"] if not p["unknown"]} == {"Tony Blair"}
 
 
-def test_bulk_task_processes_the_gallery_with_a_thin_image(stash, monkeypatch):
+def test_bulk_task_processes_the_gallery_with_a_thin_image(stash, monkeypatch, tmp_path):
     monkeypatch.setenv("STASH_SENSE_PACK", "test-mbf128")
-    _make_one_blair_image_thin(stash)
+    _make_one_blair_image_thin(stash, tmp_path)
     run = stash.run({"mode": "bulk_galleries"})
     summary = run.output
     assert summary["failed_galleries"] == [] and summary["errors"] == 1
