@@ -331,6 +331,7 @@ def write_database(path: Path, pack: Pack, faces: list[str | None], performers: 
         "models": {"detector": Path(pack.detector.model.file).name, "alignment": "insightface_norm_crop_5point",
                    "flip_averaging": all(e.recipe.flip_average for e in pack.embedders)},
         "checksums": {name: "sha256:" + file_sha256(path / name) for name in files},
+        "sizes": {name: (path / name).stat().st_size for name in files},  # checked before a release is extracted
         **(extra or {}),
     }
     _atomic_write(path / "manifest.json", json.dumps(manifest, indent=2).encode())
