@@ -131,9 +131,10 @@ def load_database(path: Path, pack: Pack, memory: str = "full") -> FaceDatabase:
     indices: dict[str, Index | DiskVectors] = {}
     searched = pack.embedders[0].name
     files = {name: path / index_file for name, index_file in index_files(manifest, pack).items()}
-    _check_before_native_load(path, list(files.values()), manifest.get("checksums") or {})
+    resident = {name for name in files if memory == "full" or name == searched}
+    _check_before_native_load(path, files, resident, manifest.get("checksums") or {})
     for name, file in files.items():
-        indices[name] = _open_index(file, resident=memory == "full" or name == searched)
+        indices[name] = _open_index(file, resident=name in resident)
         expected = pack.embedder(name).dim
         if indices[name].num_dimensions != expected:
             raise DatabaseError(f"{file.name} has {indices[name].num_dimensions} dimensions, "
@@ -166,15 +167,16 @@ def _read_json(file: Path):
         raise _damaged(ValueError(f"{file} cannot be read as JSON: {exc}")) from exc
 
 
-def _check_before_native_load(path: Path, files: list[Path], checksums: dict) -> None:
+def _check_before_native_load(path: Path, files: dict[str, Path], resident: set[str], checksums: dict) -> None:
     """Header checks of every index, then (once per change of the files) their sha256 and a trial
-    load in a child process: a damaged index must be an error here, not a segfault of the process
-    that loads it (the plugin, the worker)."""
+    load of the resident ones in a child process: a damaged index must be an error here, not a
+    segfault of the process that loads it (the plugin, the worker). Indices read from disk (low
+    memory) never reach native code, and the trial load does not hold their graphs either."""
     if not isinstance(checksums, dict):
         raise _damaged(ValueError(f"{path / 'manifest.json'}: checksums is not an object"))
     try:
-        loaded = [file for file in files if check_index_file(file)]  # empty ones are never loaded
-        probe_load(loaded, path, checksums)
+        filled = {name: file for name, file in files.items() if check_index_file(file)}  # empty: never loaded
+        probe_load(list(filled.values()), path, checksums, [f for n, f in filled.items() if n in resident])
     except (OSError, ValueError) as exc:
         raise _damaged(exc) from exc
 

@@ -125,19 +125,28 @@ def _check_links(file: Path, tail: bytes, count: int, link_bytes: int, maxlevel:
 
 # --- isolated trial load ---------------------------------------------------------------------------
 
-def probe_load(files: list[Path], stamp_folder: Path, checksums: Mapping[str, str]) -> None:
-    """Compare ``files`` with their manifest ``checksums`` (where listed), then load and search them
-    once in a child process; a mismatch or a crash raises IndexFileError.
+def probe_load(files: list[Path], stamp_folder: Path, checksums: Mapping[str, str],
+               loaded: list[Path] | None = None) -> None:
+    """Compare ``files`` with their manifest ``checksums`` (where listed), then load and search the
+    ones the caller will load natively (``loaded``, default all) once in a child process; a mismatch
+    or a crash raises IndexFileError.
 
     Skipped for files already checked unchanged (a stamp in ``stamp_folder``, written best effort:
     a read-only folder just means checking every time); a download or an edit changes size or mtime.
     """
-    state = _file_state(files)
-    if not state or _read_stamp(stamp_folder) == state:
+    loaded = files if loaded is None else loaded
+    state = {"files": _file_state(files), "loaded": sorted(f.name for f in loaded)}
+    if not files or _read_stamp(stamp_folder) == state:
         return
     altered = [f.name for f in files if f.name in checksums and not checksum_matches(f, checksums[f.name])]
     if altered:
         raise IndexFileError(f"sha256 of {', '.join(altered)} does not match the manifest")
+    if loaded:
+        _load_in_child(loaded)
+    _write_stamp(stamp_folder, state)
+
+
+def _load_in_child(files: list[Path]) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     try:
         done = subprocess.run([sys.executable, "-c", _PROBE, *map(str, files)], env=env, capture_output=True,
@@ -147,7 +156,6 @@ def probe_load(files: list[Path], stamp_folder: Path, checksums: Mapping[str, st
                              f"{PROBE_SECONDS:.0f}s") from exc
     if done.returncode != 0:
         raise IndexFileError(_probe_failure(done, files))
-    _write_stamp(stamp_folder, state)
 
 
 # Imports only voyager and numpy: the child starts in well under a second.
