@@ -168,14 +168,15 @@ def _read_json(file: Path):
 
 
 def _check_before_native_load(path: Path, files: dict[str, Path], resident: set[str], checksums: dict) -> None:
-    """Header checks of every index, then (once per change of the files) their sha256 and a trial
-    load of the resident ones in a child process: a damaged index must be an error here, not a
-    segfault of the process that loads it (the plugin, the worker). Indices read from disk (low
-    memory) never reach native code, and the trial load does not hold their graphs either."""
+    """Header checks of every index, then (once per change of the files) a full check of their link
+    lists, their sha256 and a trial load of the resident ones in a child process: a damaged index
+    must be an error here, not a segfault of the process that loads it (the plugin, the worker).
+    Indices read from disk (low memory) never reach native code, nor does the trial load hold their
+    graphs."""
     if not isinstance(checksums, dict):
         raise _damaged(ValueError(f"{path / 'manifest.json'}: checksums is not an object"))
     try:
-        filled = {name: file for name, file in files.items() if check_index_file(file)}  # empty: never loaded
+        filled = {name: file for name, file in files.items() if check_index_file(file, links=False)}  # empty ones
         probe_load(list(filled.values()), path, checksums, [f for n, f in filled.items() if n in resident])
     except (OSError, ValueError) as exc:
         raise _damaged(exc) from exc
