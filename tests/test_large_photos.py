@@ -95,3 +95,13 @@ def test_decode_budget_lets_no_more_than_its_limit_decode_at_once():
         thread.join()
     assert len(seen) == 4 and all(total <= 100 or total == 500 for total in seen), seen  # 500: alone
     assert budget.used == 0
+
+
+def test_low_memory_mode_has_the_small_decode_budget(monkeypatch):
+    """The plugin's "Low memory" setting reaches decoding even when set after the engine is imported."""
+    from stash_sense.engine import imageio
+
+    monkeypatch.setenv("STASH_SENSE_MEMORY", "low")
+    assert imageio._decoding().limit == imageio.LOW_MEMORY_DECODE_BYTES
+    monkeypatch.setenv("STASH_SENSE_MEMORY", "full")
+    assert imageio._decoding().limit == imageio.DECODE_BYTES > imageio.LOW_MEMORY_DECODE_BYTES

@@ -52,7 +52,7 @@ def load_rgb(source: str | Path | bytes, max_side: int = DEFAULT_MAX_SIDE) -> np
             _refuse_bombs(img)
             if img.format == "JPEG" and max_side:
                 img.draft("RGB", _draft_size(img.size, max_side))  # decoded at 1/2, 1/4 or 1/8 size
-            with _DECODING.hold(_decoded_bytes(img)):
+            with _decoding().hold(_decoded_bytes(img)):
                 img.seek(0)
                 img.load()
                 img = _reduce(img, max_side)  # full-size pixels dropped before any conversion copies them
@@ -102,7 +102,13 @@ def decode_budget_bytes() -> int:
     return LOW_MEMORY_DECODE_BYTES if low else DECODE_BYTES
 
 
-_DECODING = DecodeBudget(decode_budget_bytes())
+_BUDGETS: dict[int, DecodeBudget] = {}
+
+
+def _decoding() -> DecodeBudget:
+    """The budget for the memory mode now (the plugin sets it after this module may be imported)."""
+    limit = decode_budget_bytes()
+    return _BUDGETS.setdefault(limit, DecodeBudget(limit))
 
 
 def _decoded_bytes(img: Image.Image) -> int:
