@@ -211,9 +211,12 @@ def read_manifest(path: Path) -> dict:
     if not manifest_path.exists():
         raise DatabaseError(f"{path} is not a face database (no manifest.json)")
     try:
-        return json.loads(manifest_path.read_text())
+        manifest = json.loads(manifest_path.read_text())
     except json.JSONDecodeError as exc:
         raise DatabaseError(f"{manifest_path} is not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise _damaged(ValueError(f"{manifest_path} is not a JSON object"))
+    return manifest
 
 
 def check_compatible(manifest: dict, pack: Pack) -> None:
