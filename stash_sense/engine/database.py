@@ -131,9 +131,10 @@ def load_database(path: Path, pack: Pack, memory: str = "full") -> FaceDatabase:
     indices: dict[str, Index | DiskVectors] = {}
     searched = pack.embedders[0].name
     files = {name: path / index_file for name, index_file in index_files(manifest, pack).items()}
-    _check_before_native_load(path, list(files.values()), manifest.get("checksums") or {})
+    resident = {name for name in files if memory == "full" or name == searched}
+    _check_before_native_load(path, files, resident, manifest.get("checksums") or {})
     for name, file in files.items():
-        indices[name] = _open_index(file, resident=memory == "full" or name == searched)
+        indices[name] = _open_index(file, resident=name in resident)
         expected = pack.embedder(name).dim
         if indices[name].num_dimensions != expected:
             raise DatabaseError(f"{file.name} has {indices[name].num_dimensions} dimensions, "
@@ -166,15 +167,17 @@ def _read_json(file: Path):
         raise _damaged(ValueError(f"{file} cannot be read as JSON: {exc}")) from exc
 
 
-def _check_before_native_load(path: Path, files: list[Path], checksums: dict) -> None:
-    """Header checks of every index, then (once per change of the files) their sha256 and a trial
-    load in a child process: a damaged index must be an error here, not a segfault of the process
-    that loads it (the plugin, the worker)."""
+def _check_before_native_load(path: Path, files: dict[str, Path], resident: set[str], checksums: dict) -> None:
+    """Header checks of every index, then (once per change of the files) a full check of their link
+    lists, their sha256 and a trial load of the resident ones in a child process: a damaged index
+    must be an error here, not a segfault of the process that loads it (the plugin, the worker).
+    Indices read from disk (low memory) never reach native code, nor does the trial load hold their
+    graphs."""
     if not isinstance(checksums, dict):
         raise _damaged(ValueError(f"{path / 'manifest.json'}: checksums is not an object"))
     try:
-        loaded = [file for file in files if check_index_file(file)]  # empty ones are never loaded
-        probe_load(loaded, path, checksums)
+        filled = {name: file for name, file in files.items() if check_index_file(file, links=False)}  # empty ones
+        probe_load(list(filled.values()), path, checksums, [f for n, f in filled.items() if n in resident])
     except (OSError, ValueError) as exc:
         raise _damaged(exc) from exc
 
@@ -208,9 +211,12 @@ def read_manifest(path: Path) -> dict:
     if not manifest_path.exists():
         raise DatabaseError(f"{path} is not a face database (no manifest.json)")
     try:
-        return json.loads(manifest_path.read_text())
+        manifest = json.loads(manifest_path.read_text())
     except json.JSONDecodeError as exc:
         raise DatabaseError(f"{manifest_path} is not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise _damaged(ValueError(f"{manifest_path} is not a JSON object"))
+    return manifest
 
 
 def check_compatible(manifest: dict, pack: Pack) -> None:
@@ -331,6 +337,7 @@ def write_database(path: Path, pack: Pack, faces: list[str | None], performers: 
         "models": {"detector": Path(pack.detector.model.file).name, "alignment": "insightface_norm_crop_5point",
                    "flip_averaging": all(e.recipe.flip_average for e in pack.embedders)},
         "checksums": {name: "sha256:" + file_sha256(path / name) for name in files},
+        "sizes": {name: (path / name).stat().st_size for name in files},  # checked before a release is extracted
         **(extra or {}),
     }
     _atomic_write(path / "manifest.json", json.dumps(manifest, indent=2).encode())

@@ -112,11 +112,11 @@ def letterbox(image: np.ndarray, canvas: tuple[int, int]) -> tuple[np.ndarray, f
     """
     height, width = image.shape[:2]
     scale = min(canvas[0] / width, canvas[1] / height)
-    new_width, new_height = min(canvas[0], round(width * scale)), min(canvas[1], round(height * scale))
-    if new_width < 1 or new_height < 1:
-        # A 3000x1 strip scaled onto a 640-wide canvas is 0 px high: cv2.resize would abort the
-        # whole batch, and no face can be in it anyway.
+    if min(width, height) * scale < 1:
+        # A 3000x1 strip scaled onto a 640-wide canvas is under a pixel high: cv2.resize would abort
+        # the whole batch (0 px) or get a sliver, and no face can be in it anyway.
         raise UnusableImageError(f"image too thin to hold a face (analysed at {width}x{height} pixels)")
+    new_width, new_height = min(canvas[0], round(width * scale)), min(canvas[1], round(height * scale))
     placed = np.zeros((canvas[1], canvas[0], 3), dtype=np.uint8)
     placed[:new_height, :new_width] = cv2.resize(image, (new_width, new_height))
     return placed, new_height / height

@@ -23,6 +23,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 from voyager import Space
 
 from stash_sense.engine.disk_vectors import DECODERS, HEADER_BYTES, METADATA_VERSION
@@ -44,8 +45,9 @@ class IndexFileError(ValueError):
     """A Voyager file that would be misread or crash the loader; the message names the field."""
 
 
-def check_index_file(file: Path) -> int:
-    """Refuse a damaged or foreign index file; returns its element count."""
+def check_index_file(file: Path, links: bool = True) -> int:
+    """Refuse a damaged or foreign index file; returns its element count. ``links=False`` skips the
+    walk over every element's link-list size (~0.1 s per 277k faces) for files already checked."""
     file = Path(file)
     size = file.stat().st_size
     with open(file, "rb") as handle:
@@ -53,8 +55,8 @@ def check_index_file(file: Path) -> int:
         if len(head) < HEADER_BYTES or head[:4] != b"VOYA":
             raise IndexFileError(f"{file} is not a Voyager index ({size} bytes, no complete header)")
         count, record, maxlevel, entry, link_bytes = _check_fields(file, head)
-        if count == 0:
-            return 0
+        if count == 0 or not links:
+            return count
         tail_at = HEADER_BYTES + count * record
         if size < tail_at + count * LINK_COUNT_BYTES:
             raise IndexFileError(f"{file} is truncated: {size} bytes, its header needs at least "
@@ -102,22 +104,30 @@ def _check_fields(file: Path, head: bytes) -> tuple[int, int, int, int, int]:
 
 
 def _check_links(file: Path, tail: bytes, count: int, link_bytes: int, maxlevel: int, entry: int) -> None:
-    """Every element's upper-level link-list size, as the loader will read them, ending at EOF."""
-    at, levels_of_entry = 0, -1
+    """Every element's upper-level link-list size, as the loader will read them, ending at EOF.
+
+    Sizes and link lists are whole 4-byte words, so the walk runs over a list of ints (~0.1 s for
+    a 277k-face index, instead of ~0.3 s unpacking bytes).
+    """
+    if len(tail) % LINK_COUNT_BYTES:
+        raise IndexFileError(f"{file}: {len(tail)} bytes of link lists is not a whole number of words "
+                             "(damaged or truncated index)")
+    words = np.frombuffer(tail, "<u4").tolist()
+    at, levels_of_entry, end = 0, -1, len(words)
     for element in range(count):
-        if at + LINK_COUNT_BYTES > len(tail):
+        if at >= end:
             raise IndexFileError(f"{file} is truncated (link lists of {count} elements expected)")
-        (size,) = struct.unpack_from("<I", tail, at)
-        at += LINK_COUNT_BYTES
+        size = words[at]
+        at += 1
         if size:
             if size % link_bytes or size // link_bytes > maxlevel:
                 raise IndexFileError(f"{file}: element {element} has {size} bytes of links "
                                      f"(damaged index; at most {maxlevel} x {link_bytes})")
-            at += size
+            at += size // LINK_COUNT_BYTES
         if element == entry:
             levels_of_entry = size // link_bytes
-    if at != len(tail):
-        raise IndexFileError(f"{file}: {len(tail) - at:+d} bytes after the last link list "
+    if at != end:
+        raise IndexFileError(f"{file}: {(end - at) * LINK_COUNT_BYTES:+d} bytes after the last link list "
                              "(damaged or truncated index)")
     if levels_of_entry != maxlevel:
         raise IndexFileError(f"{file}: entry point {entry} has {levels_of_entry} levels, header says {maxlevel}")
@@ -125,19 +135,38 @@ def _check_links(file: Path, tail: bytes, count: int, link_bytes: int, maxlevel:
 
 # --- isolated trial load ---------------------------------------------------------------------------
 
-def probe_load(files: list[Path], stamp_folder: Path, checksums: Mapping[str, str]) -> None:
-    """Compare ``files`` with their manifest ``checksums`` (where listed), then load and search them
-    once in a child process; a mismatch or a crash raises IndexFileError.
+def probe_load(files: list[Path], stamp_folder: Path, checksums: Mapping[str, str],
+               loaded: list[Path] | None = None) -> None:
+    """Compare ``files`` with their manifest ``checksums`` (where listed), then load and search the
+    ones the caller will load natively (``loaded``, default all) once in a child process; a mismatch
+    or a crash raises IndexFileError.
 
     Skipped for files already checked unchanged (a stamp in ``stamp_folder``, written best effort:
     a read-only folder just means checking every time); a download or an edit changes size or mtime.
     """
-    state = _file_state(files)
-    if not state or _read_stamp(stamp_folder) == state:
+    loaded = files if loaded is None else loaded
+    if not files or is_stamped(files, stamp_folder, loaded):
         return
+    for file in files:
+        check_index_file(file)  # the full walk, when the caller skipped it
     altered = [f.name for f in files if f.name in checksums and not checksum_matches(f, checksums[f.name])]
     if altered:
         raise IndexFileError(f"sha256 of {', '.join(altered)} does not match the manifest")
+    if loaded:
+        _load_in_child(loaded)
+    _write_stamp(stamp_folder, _stamp_state(files, loaded))
+
+
+def is_stamped(files: list[Path], stamp_folder: Path, loaded: list[Path]) -> bool:
+    """Whether ``probe_load`` passed for exactly these files, unchanged since, loading ``loaded``."""
+    return _read_stamp(stamp_folder) == _stamp_state(files, loaded)
+
+
+def _stamp_state(files: list[Path], loaded: list[Path]) -> dict:
+    return {"files": _file_state(files), "loaded": sorted(f.name for f in loaded)}
+
+
+def _load_in_child(files: list[Path]) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     try:
         done = subprocess.run([sys.executable, "-c", _PROBE, *map(str, files)], env=env, capture_output=True,
@@ -147,7 +176,6 @@ def probe_load(files: list[Path], stamp_folder: Path, checksums: Mapping[str, st
                              f"{PROBE_SECONDS:.0f}s") from exc
     if done.returncode != 0:
         raise IndexFileError(_probe_failure(done, files))
-    _write_stamp(stamp_folder, state)
 
 
 # Imports only voyager and numpy: the child starts in well under a second.

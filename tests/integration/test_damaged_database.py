@@ -191,3 +191,10 @@ def test_performers_json_that_is_not_an_object_of_records_is_a_damaged_database(
     (folder / "performers.json").write_text('["local:x"]')
     with pytest.raises(DatabaseError, match=f"^{DAMAGED}.*performers.json"):
         load_database(folder, engine.pack)
+
+
+def test_manifest_that_is_not_an_object_is_a_damaged_database(small_db, tmp_path, engine):
+    folder = shutil.copytree(small_db, tmp_path / "db")
+    (folder / "manifest.json").write_text("[]")
+    with pytest.raises(DatabaseError, match=f"^{DAMAGED}.*manifest.json is not a JSON object"):
+        load_database(folder, engine.pack)

@@ -43,9 +43,9 @@ def test_engine_reports_each_thin_image_and_analyses_the_rest(engine):
     sources = [FACE, *[thin_jpeg(w, h) for w, h in THIN_SIZES], FACE]
     results = engine.analyze(sources)
     assert [r.error is None for r in results] == [True, False, False, False, True]
-    # decoding keeps the longest side at most 2048 px: 5000x3 is analysed at 2048x1
+    # decoding keeps the longest side at most 2048 px: 5000x3 is analysed at 2048x2
     assert [r.error for r in results[1:4]] == [
-        f"image too thin to hold a face (analysed at {size} pixels)" for size in ("2048x1", "1x2048", "2048x1")]
+        f"image too thin to hold a face (analysed at {size} pixels)" for size in ("2048x1", "1x2048", "2048x2")]
     assert len(results[0].usable_faces) == 1 and len(results[4].usable_faces) == 1
 
 

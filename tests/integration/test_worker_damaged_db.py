@@ -83,3 +83,12 @@ def test_plugin_reports_the_damaged_database_and_survives(stash, engine, worker_
     assert DAMAGED in run.error, run.error
     assert "Stash Sense failed" not in run.error, run.error
     print(run.error, file=sys.stderr)
+
+
+def test_worker_killed_by_a_signal_while_starting_is_not_replaced_by_an_in_process_load(monkeypatch, worker_on):
+    """The worker loads its databases before it answers; dying of SIGSEGV then means that load
+    crashes natively, and this process must not try the same load."""
+    monkeypatch.setattr(launcher, "WORKER_COMMAND", [
+        sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
+    with pytest.raises(ServiceError, match=f"crashed while loading \\(signal 11\\); {DAMAGED}"):
+        get_service(PACK)
