@@ -16,13 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from stash_sense.worker.launcher import stop_worker
-
 from devtools.demo import scenario as demo
 from devtools.demo.proxy import SubPathProxy
 from devtools.demo.run import PACK, build_reference
 from devtools.demo.server import DemoStash
 from devtools.demo.webui import ui_build_dir
+from stash_sense.service.launcher import stop_worker
 
 SESSION = "demo-ui-session"
 

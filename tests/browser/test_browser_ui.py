@@ -27,7 +27,7 @@ from devtools.demo import scenario as demo
 from devtools.demo.proxy import SubPathProxy
 from devtools.demo.server import DemoStash
 from devtools.demo.webui import ui_build_dir
-from stash_sense.plugin import settings as settings_mod
+from stash_sense import settings as settings_mod
 from stash_sense.stash.client import StashClient
 
 BROWSER_DIR = REPO / "tests" / "browser"
@@ -244,12 +244,14 @@ def test_scene_with_markers_seeks_the_real_player(ui, reference_db):  # noqa: F8
 
 
 def test_settings_saved_on_stash_settings_page_reach_the_plugin(ui):
-    """Settings edited on Stash's Settings > Plugins page (number, text, switch) are what the plugin reads."""
-    wanted = {"sceneFrames": 12, "identifiedTagName": "Seen by Sense", "dryRun": True}
+    """Settings edited on Stash's Settings > Plugins page (number, text, switch) are what the plugin reads;
+    a threshold typed as a percentage survives Stash's parseInt."""
+    wanted = {"sceneFrames": 12, "identifiedTagName": "Seen by Sense", "dryRun": True, "autoApplyConfidence": 95}
     ui.browse("settings", "ui-settings", settings=wanted)
     client = StashClient.from_plugin_input(ui.server.server_connection())
     settings = settings_mod.from_stash(client.plugin_settings())
     assert (settings.scene_frames, settings.identified_tag, settings.dry_run) == (12, "Seen by Sense", True)
+    assert settings.thresholds({"auto": 0.99, "review": 0.5})["auto"] == pytest.approx(0.95)
 
 
 def test_task_from_stash_tasks_page_shows_moving_progress(ui, reference_db):  # noqa: F811
