@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 
-from stash_sense.jobs.identify import describe_persons, keep_suggestions, suggestable
+from stash_sense.jobs.identify_target import describe_persons, keep_suggestions, suggestable
 from stash_sense.library import images
 from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver

@@ -27,7 +27,7 @@ from stash_sense.jobs.cache import EmbeddingCache, engine_fingerprint
 from stash_sense.jobs.decide import Decision, Match, decide
 from stash_sense.jobs.ledger import Ledger
 from stash_sense.jobs.options import BulkOptions
-from stash_sense.jobs.performers import PrefetchedResolver
+from stash_sense.jobs.prefetched_performers import PrefetchedResolver
 from stash_sense.jobs.review import suggestion
 from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver

@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from stash_sense import settings as settings_mod
-from stash_sense.jobs.identify import band, identify_target
+from stash_sense.jobs.identify_target import band, identify_target
 from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver
 from stash_sense.library.undo import rollback

@@ -18,7 +18,7 @@ from devtools.demo.resolvers import Root
 from devtools.demo.schema import load_schema
 from devtools.demo.seed import make_zip, seed
 from devtools.demo.server import DemoStash
-from stash_sense.jobs import fetch
+from stash_sense.jobs import gallery_reads as fetch
 from stash_sense.library.images import image_source
 from stash_sense.stash import queries as Q
 from stash_sense.stash.client import StashClient, StashTooOld, check_version
