@@ -16,11 +16,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.cookies import RequestsCookieJar
 from stashapi.stashapp import StashInterface
 
 from . import queries as Q
 
 PLUGIN_ID = "stash_sense"
+SESSION_COOKIE = "session"
 _log = logging.getLogger(__name__)
 
 
@@ -136,14 +138,41 @@ class _PyLogger:
         return lambda msg, *a, **k: getattr(_log, py, _log.info)(str(msg))
 
 
+class _OneSessionCookieJar(RequestsCookieJar):
+    """A cookie jar where a new session cookie replaces the old one.
+
+    Stash answers every request with a refreshed session cookie (``max_session_age``, 1 h by
+    default). A plain jar keeps the host-less cookie we were given next to the refreshed host
+    cookie and sends both, the old one first; Stash reads the first, so an hour after the plugin
+    started every request would be refused.
+    """
+
+    def set_cookie(self, cookie: Any, *args: Any, **kwargs: Any) -> None:
+        if cookie.name == SESSION_COOKIE:
+            for old in [c for c in self if c.name == SESSION_COOKIE]:
+                self.clear(old.domain, old.path, old.name)
+        super().set_cookie(cookie, *args, **kwargs)
+
+
 class _Interface(StashInterface):
-    """StashInterface that raises on any GraphQL error and honours a reverse-proxy base path."""
+    """StashInterface that raises on any GraphQL error, honours a reverse-proxy base path, keeps one
+    (the newest) session cookie, and uses Stash's API key when it has one (a key does not expire)."""
 
     RAISE_GQL_ERRORS = True  # stashapi >= 0.1.5 reads this; our _handle_GQL_response enforces it anyway
 
     def __init__(self, conn: dict, base_path: str = "", **kwargs: Any):
         self._base_path = base_path.rstrip("/")
-        super().__init__(conn=conn, **kwargs)
+        super().__init__(conn=conn, force_api_key=True, **kwargs)
+
+    @property
+    def s(self) -> requests.Session:
+        return self._session
+
+    @s.setter
+    def s(self, session: requests.Session) -> None:
+        # stashapi creates its session before the first request: give it our jar from the start
+        session.cookies = _OneSessionCookieJar()
+        self._session = session
 
     @property
     def url(self) -> str:  # type: ignore[override]
@@ -517,6 +546,16 @@ class StashClient:
 
     # -- bytes
 
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that authenticate a request outside this client (FFmpeg): API key or the newest cookie."""
+        headers: dict[str, str] = {}
+        cookie = self.stash.s.cookies.get(SESSION_COOKIE)
+        if cookie:
+            headers["Cookie"] = f"{SESSION_COOKIE}={cookie}"
+        if self.stash.s.headers.get("ApiKey"):
+            headers["ApiKey"] = str(self.stash.s.headers["ApiKey"])
+        return headers
+
     def url_for(self, path: str) -> str:
         """Absolute URL on the Stash server we connect to (not ``paths.*``, which may use externalHost)."""
         return self.base_url + "/" + path.lstrip("/")
@@ -525,20 +564,25 @@ class StashClient:
         """GET a Stash URL with our session cookie / ApiKey; clear errors for 401 / 404 / down."""
         url = self.url_for(path)
         try:
-            resp = self.stash.s.get(url, timeout=120)
+            resp = self.stash.s.get(url, timeout=120, allow_redirects=False)
         except requests.exceptions.ConnectionError as exc:
             raise StashUnreachable(f"Cannot reach Stash at {self.base_url} to download {what}") from exc
         except requests.RequestException as exc:
             raise StashError(f"Downloading {what} from Stash failed: {exc}") from exc
-        if resp.status_code in (401, 403):
+        if resp.status_code in (401, 403) or _is_login_redirect(resp):
+            # Stash sends a media request without a valid session to its login page (302)
             raise StashAuthError(
-                f"Stash refused to serve {what} (HTTP {resp.status_code}): bad session cookie or API key"
+                f"Stash refused to serve {what} (HTTP {resp.status_code}): bad or expired session cookie or API key"
             )
         if resp.status_code == 404:
             raise StashNotFound(f"Stash has no {what} (HTTP 404 at {url})")
         if resp.status_code != 200:
             raise StashError(f"Stash answered HTTP {resp.status_code} for {what} at {url}")
         return resp.content
+
+
+def _is_login_redirect(resp: requests.Response) -> bool:
+    return resp.is_redirect and "/login" in (resp.headers.get("Location") or "")
 
 
 def is_zip_member(file: dict) -> bool:
