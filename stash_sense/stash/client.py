@@ -11,6 +11,7 @@ Why a wrapper at all:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -462,9 +463,9 @@ class StashClient:
         """``{id: {"performer": {ids}, "tag": {ids}}}`` for galleries, images or scenes."""
         ids = [str(i) for i in ids]
         if target_type == "gallery":
-            found = self.call(Q.GALLERY_LINKS, {"ids": ids})["findGalleries"]["galleries"]
+            found = self._find_many(Q.GALLERY_LINKS, ids, "findGalleries", "galleries")
         elif target_type == "image":
-            found = self.call(Q.IMAGE_LINKS, {"ids": ids})["findImages"]["images"]
+            found = self._find_many(Q.IMAGE_LINKS, ids, "findImages", "images")
         elif target_type == "scene":
             found = [s for s in (self.call(Q.SCENE_LINKS, {"id": i})["findScene"] for i in ids) if s]
         else:
@@ -474,6 +475,16 @@ class StashClient:
         if missing:
             raise StashNotFound(f"Stash has no {target_type} with id {', '.join(missing)}")
         return out
+
+    def _find_many(self, query: str, ids: list[str], field: str, key: str) -> list[dict]:
+        """``find*(ids:)``: Stash fails the whole query on an id it does not have ("gallery with id 7
+        not found") where one might expect it left out; that is StashNotFound, as for one id."""
+        try:
+            return self.call(query, {"ids": ids})[field][key]
+        except StashGraphQLError as exc:
+            if re.search(r"\bwith id \d+ not found", str(exc)):
+                raise StashNotFound(str(exc).removeprefix("Stash GraphQL error: ")) from exc
+            raise
 
     # -- local enrollment
 
