@@ -535,18 +535,27 @@ class StashClient:
         scraped = self.scrape_stashbox_performer(endpoint, stash_id)
         if scraped is None or not scraped.get("name"):
             raise StashNotFound(f"stash-box {endpoint} has no performer {stash_id}")
-        aliases = [a.strip() for a in (scraped.get("aliases") or "").split(",") if a.strip()]
         gender = scraped.get("gender")
         valid_genders = {"MALE", "FEMALE", "TRANSGENDER_MALE", "TRANSGENDER_FEMALE", "INTERSEX", "NON_BINARY"}
-        return self.create_performer(
+        fields: dict[str, Any] = dict(
             name=scraped["name"],
             disambiguation=scraped.get("disambiguation"),
             stash_ids=[{"endpoint": endpoint, "stash_id": stash_id}],
-            image=(scraped.get("images") or [None])[0],
-            alias_list=aliases or None,
+            alias_list=clean_aliases(scraped["name"], (scraped.get("aliases") or "").split(",")) or None,
             country=scraped.get("country"),
             gender=gender if gender in valid_genders else None,
         )
+        image = (scraped.get("images") or [None])[0]
+        try:
+            return self.create_performer(image=image, **fields)
+        except StashGraphQLError as exc:
+            if not image or "processing image" not in str(exc):
+                raise
+        # Stash downloads the picture itself and fails the whole creation when it cannot (offline,
+        # stash-box image host down): the performer matters more than its picture
+        _log.warning(f"Stash could not download the picture of {scraped['name']} ({image}); "
+                     "creating the performer without it")
+        return self.create_performer(**fields)
 
     # -- plugin settings
 
@@ -590,6 +599,18 @@ class StashClient:
         if resp.status_code != 200:
             raise StashError(f"Stash answered HTTP {resp.status_code} for {what} at {url}")
         return resp.content
+
+
+def clean_aliases(name: str, aliases: list[str]) -> list[str]:
+    """Aliases Stash accepts: trimmed, none equal to the name or to another alias ignoring case
+    (performerCreate refuses the whole performer otherwise: "performer contains duplicate alias")."""
+    seen = {name.strip().lower()}
+    out = []
+    for alias in (a.strip() for a in aliases):
+        if alias and alias.lower() not in seen:
+            seen.add(alias.lower())
+            out.append(alias)
+    return out
 
 
 def _is_login_redirect(resp: requests.Response) -> bool:

@@ -49,3 +49,37 @@ def test_undo_skips_what_the_user_deleted_and_undoes_the_rest(stash):
     left = stash.server.query(Q.IMAGE_LINKS, {"ids": blair[1:]})["findImages"]["images"]
     assert all(not image["performers"] for image in left)
     assert stash.run({"mode": "undo_last_run"}).error.startswith("Nothing to undo")
+
+
+CREATE = "mutation($i: PerformerCreateInput!) { performerCreate(input: $i) { id } }"
+
+
+def test_demo_validates_performer_create_like_stash(empty_stash):
+    with pytest.raises(RuntimeError, match="^performer contains duplicate alias 'ANNA'$"):
+        empty_stash.server.query(CREATE, {"i": {"name": "Anna", "alias_list": ["A.", "ANNA"]}})
+    with pytest.raises(RuntimeError, match="^performer contains duplicate alias 'a.'$"):
+        empty_stash.server.query(CREATE, {"i": {"name": "Anna", "alias_list": ["A.", "a."]}})
+    with pytest.raises(RuntimeError, match="^processing image: .*no such host"):
+        empty_stash.server.query(CREATE, {"i": {"name": "Anna", "image": "https://images.example/anna.jpg"}})
+    assert empty_stash.performer("Anna") is None
+
+
+def test_create_from_stashbox_cleans_aliases_and_survives_an_image_stash_cannot_get(stash):
+    identity = stash.scenario.identity("Gerhard Schroeder")
+    conn = connect(stash.server.db_path)
+    try:  # stash-box data as it comes: the name among the aliases, one alias twice in other case
+        conn.execute("UPDATE stashbox_performers SET aliases = ?, images = ? WHERE stash_id = ?",
+                     ("Gerhard Schroeder, G. Schroeder, g. schroeder , Gerd",
+                      '["https://stashdb-images.example/schroeder.jpg"]', identity.stash_id))
+        conn.commit()
+    finally:
+        conn.close()
+    run = stash.run({"mode": "apply", "target_type": "gallery", "target_id": stash.gallery("Schroeder zip"),
+                     "universal_id": identity.universal_id})
+    assert "error" not in run.result, run.result
+    assert run.output["created"] is True
+    created = stash.server.query("query($id: ID!) { findPerformer(id: $id) { name alias_list image_path } }",
+                                 {"id": run.output["performer_id"]})["findPerformer"]
+    assert created["name"] == "Gerhard Schroeder" and created["alias_list"] == ["G. Schroeder", "Gerd"]
+    assert "default=true" in created["image_path"]  # no picture, and said so in the log
+    assert "Stash could not download the picture of Gerhard Schroeder" in run.stderr
