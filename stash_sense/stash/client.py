@@ -482,8 +482,9 @@ class StashClient:
         try:
             return self.call(query, {"ids": ids})[field][key]
         except StashGraphQLError as exc:
-            if re.search(r"\bwith id \d+ not found", str(exc)):
-                raise StashNotFound(str(exc).removeprefix("Stash GraphQL error: ")) from exc
+            missing = re.search(r"(\w+) with id (\d+) not found", str(exc))
+            if missing:
+                raise StashNotFound(f"Stash has no {missing.group(1)} with id {missing.group(2)}") from exc
             raise
 
     # -- local enrollment

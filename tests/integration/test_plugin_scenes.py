@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from plugin_env import *  # noqa: F403  (fixtures: stash, empty_stash, reference_db)
-from plugin_env import SESSION
 from scene_env import BLAIR, POWELL, TRUTH, range_iou, seed_scenes, two_people_video
 
 from devtools.demo.scenario import USER_PERFORMER
