@@ -10,6 +10,7 @@ Why a wrapper at all:
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from collections.abc import Iterator
@@ -90,6 +91,28 @@ def url_host(host: str) -> str:
     return f"[{bare}]" if ":" in bare else bare
 
 
+def is_loopback(host: str) -> bool:
+    """``localhost``, ``127.x.x.x`` or ``::1`` (brackets allowed): Stash on this very machine."""
+    bare = host.strip().strip("[]")
+    if bare == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(bare).is_loopback
+    except ValueError:
+        return False
+
+
+def verify_certificate(scheme: str, host: str, verify_ssl: bool = True) -> bool:
+    """Check Stash's TLS certificate, except on loopback.
+
+    Stash with its own certificate (``Scheme: https`` in ``server_connection``) is reached on
+    127.0.0.1, a name its certificate cannot carry, and a self-signed one has no CA either; on
+    loopback nothing travels over a network, so there is nothing for the check to protect. The
+    bootstrap (``stash_sense_plugin.py``) reads the settings under the same rule.
+    """
+    return verify_ssl and not (scheme == "https" and is_loopback(host))
+
+
 def connection_from_plugin_input(server_connection: dict) -> dict:
     """Normalise the plugin stdin ``server_connection`` into a StashInterface connection dict.
 
@@ -155,6 +178,17 @@ class _OneSessionCookieJar(RequestsCookieJar):
         super().set_cookie(cookie, *args, **kwargs)
 
 
+class _Session(requests.Session):
+    """A session whose ``verify = False`` holds: plain requests lets ``REQUESTS_CA_BUNDLE`` /
+    ``CURL_CA_BUNDLE`` from the environment turn verification back on for every request."""
+
+    def merge_environment_settings(self, *args: Any, **kwargs: Any) -> dict:
+        settings = super().merge_environment_settings(*args, **kwargs)
+        if self.verify is False:
+            settings["verify"] = False
+        return settings
+
+
 class _Interface(StashInterface):
     """StashInterface that raises on any GraphQL error, honours a reverse-proxy base path, keeps one
     (the newest) session cookie, and uses Stash's API key when it has one (a key does not expire)."""
@@ -171,9 +205,10 @@ class _Interface(StashInterface):
 
     @s.setter
     def s(self, session: requests.Session) -> None:
-        # stashapi creates its session before the first request: give it our jar from the start
-        session.cookies = _OneSessionCookieJar()
-        self._session = session
+        # stashapi creates its session before the first request: ours instead, with our jar
+        ours = _Session()
+        ours.cookies = _OneSessionCookieJar()
+        self._session = ours
 
     @property
     def url(self) -> str:  # type: ignore[override]
@@ -218,10 +253,18 @@ class StashClient:
         base_path = str(self.conn.pop("BasePath", "") or "").rstrip("/")
         self.base_url = f"{self.conn.get('Scheme', 'http')}://{host}:{self.conn.get('Port', 9999)}{base_path}"
         self.conn["Logger"] = _PyLogger()
+        verify = verify_certificate(str(self.conn.get("Scheme", "http")), host, verify_ssl)
+        if not verify:
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # on loopback, by choice
         try:
-            self.stash = _Interface(self.conn, base_path, verify_ssl=verify_ssl)
+            self.stash = _Interface(self.conn, base_path, verify_ssl=verify)
         except StashError:
             raise
+        except requests.exceptions.SSLError as exc:
+            raise StashUnreachable(f"Stash at {self.base_url} answered with a TLS certificate that could not be "
+                                   f"verified for that address: {exc}") from exc
         except requests.exceptions.ConnectionError as exc:
             raise StashUnreachable(
                 f"Cannot reach Stash at {self.base_url}: is it running? ({exc.__class__.__name__})"
