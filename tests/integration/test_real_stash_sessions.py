@@ -96,3 +96,15 @@ def test_bulk_run_finishes_after_its_first_cookie_expired(stash):
     assert job["status"] == "FINISHED", "\n".join(stash.server.logs())
     assert "Tony Blair" in stash.gallery_performers("Blair solo")
     assert {"Hugo Chavez", "Colin Powell"} <= stash.gallery_performers("Chavez, Powell and a stranger")
+
+
+def test_an_expired_session_is_an_auth_error_not_a_login_page_as_image(tmp_path, sample_jpeg):
+    from stash_sense.stash.client import StashAuthError
+
+    ids = _one_gallery(tmp_path, sample_jpeg)
+    with DemoStash(tmp_path / "stash.sqlite", session=None, max_session_age=MAX_AGE) as server:
+        client = StashClient.from_plugin_input(server.server_connection())
+        server.sessions.max_age = 0.0  # the session has expired (no API key to fall back on)
+        image = {"id": ids["image"], "visual_files": [{"path": "/not/mounted.jpg"}]}
+        with pytest.raises(StashAuthError, match="expired"):
+            image_source(client, image)
