@@ -49,7 +49,7 @@ class DemoStash(PluginRunner):
         self,
         db_path: str | os.PathLike,
         port: int = 0,
-        session: str = "demo-session",
+        session: str | None = "demo-session",
         api_key: str | None = None,
         plugin_command: list[str] | None = None,
         *,
