@@ -225,6 +225,19 @@ def stash_url(conn: dict) -> str:
     return f"{conn.get('Scheme') or 'http'}://{host}:{conn.get('Port') or 9999}"
 
 
+def is_loopback(host: str) -> bool:
+    """``localhost``, ``127.x.x.x`` or ``::1`` (brackets allowed): Stash on this very machine."""
+    import ipaddress
+
+    bare = host.strip().strip("[]")
+    if bare == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(bare).is_loopback
+    except ValueError:
+        return False
+
+
 def stash_graphql(plugin_input: dict, query: str, variables: dict | None = None, timeout: float = 5) -> dict:
     """One GraphQL request to Stash with the plugin's credentials; ``data`` or an exception."""
     conn = plugin_input.get("server_connection") or {}
@@ -236,8 +249,9 @@ def stash_graphql(plugin_input: dict, query: str, variables: dict | None = None,
         request.add_header("Cookie", f"session={cookie}")
     if conn.get("ApiKey"):
         request.add_header("ApiKey", conn["ApiKey"])
-    # Stash on loopback with its own certificate: its name cannot match 127.0.0.1 / ::1
-    loopback = stash_url(conn).split("://", 1)[1].rsplit(":", 1)[0] in ("127.0.0.1", "[::1]", "localhost")
+    # Stash on loopback with its own certificate: its name cannot match 127.0.0.1 / ::1 (the same
+    # rule as the client's stash_sense.stash.client.verify_certificate)
+    loopback = is_loopback(stash_url(conn).split("://", 1)[1].rsplit(":", 1)[0])
     context = ssl._create_unverified_context() if conn.get("Scheme") == "https" and loopback else None
     with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
         answer = json.load(response)

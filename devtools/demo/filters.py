@@ -19,6 +19,14 @@ def id_set(values: Iterable[Any] | None) -> set[int]:
     return {int(v) for v in values or []}
 
 
+def require_ids(ctx: Any, table: str, kind: str, ids: Iterable[Any] | None) -> None:
+    """Stash's ``FindMany`` fails on the first id it does not have ("gallery with id 7 not found")
+    instead of leaving it out of the answer."""
+    for wanted in sorted(id_set(ids)):
+        if ctx.one(f"SELECT id FROM {table} WHERE id = ?", (wanted,)) is None:
+            raise GraphQLError(f"{kind} with id {wanted} not found")
+
+
 def match_string(value: str | None, crit: dict) -> bool:
     mod, want = crit["modifier"], crit.get("value") or ""
     v = (value or "").lower()

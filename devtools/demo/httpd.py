@@ -10,19 +10,23 @@ from __future__ import annotations
 import json
 import re
 import socket
-from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from wsproto.utilities import generate_accept_token
 
 from . import webui
+from .sessions import first_cookie
 from .websocket import SUBPROTOCOL, SubscriptionSession
 from .webui import Reply
 
 if TYPE_CHECKING:
     from .server import DemoStash
+
+
+LOGIN_PAGE = b"<!DOCTYPE html><html><head><title>Login</title></head><body><form method=post>" \
+    b"<input name=username><input name=password type=password></form></body></html>"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -43,19 +47,36 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(obj).encode())
 
     def _authorized(self) -> bool:
+        """ApiKey header or ``apikey`` parameter, else the *first* session cookie (as Go reads it).
+
+        A valid cookie is answered with a refreshed one (``Set-Cookie``), as Stash's session store
+        re-saves the session on every authenticated request.
+        """
         stash = self.server.stash
+        self._set_cookie = None
         if stash.api_key:
             if self.headers.get("ApiKey") == stash.api_key:
                 return True
             if parse_qs(urlsplit(self.path).query).get("apikey", [None])[0] == stash.api_key:
                 return True
-        cookie = SimpleCookie()
-        try:
-            cookie.load(self.headers.get("Cookie") or "")
-        except Exception:
+        if not stash.sessions.valid(first_cookie(self.headers.get("Cookie"))):
             return False
-        morsel = cookie.get("session")
-        return morsel is not None and morsel.value == stash.session
+        self._set_cookie = stash.sessions.set_cookie_header()
+        return True
+
+    def end_headers(self) -> None:
+        if getattr(self, "_set_cookie", None):
+            self.send_header("Set-Cookie", self._set_cookie)
+            self._set_cookie = None
+        super().end_headers()
+
+    def _to_login(self) -> None:
+        """Stash redirects an unauthenticated page or media request to its login page (302)."""
+        target = self._prefix() + "/login?" + urlencode({"returnURL": self._prefix() + self.path})
+        self.send_response(302)
+        self.send_header("Location", target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _reply(self, reply: Reply) -> None:
         self.send_response(reply.status)
@@ -107,6 +128,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
+        if path == "/login":
+            return self._send(200, LOGIN_PAGE, "text/html")
         if path.rstrip("/") == "/graphql" and (self.headers.get("Upgrade") or "").lower() == "websocket":
             return self._websocket()
         m = re.fullmatch(r"/(image|scene|performer)/(\d+)/(image|thumbnail|stream|screenshot)", path)
@@ -119,7 +142,7 @@ class Handler(BaseHTTPRequestHandler):
             accepts_gzip = "gzip" in (self.headers.get("Accept-Encoding") or "")
             return self._reply(webui.serve(path, self._prefix(), accepts_gzip, stash.plugin_dir, stash.plugin_id))
         if not self._authorized():
-            return self._send(401, b"401 Unauthorized", "text/plain")
+            return self._to_login()
         data, ctype = self.server.stash.read_file_bytes(m.group(1), int(m.group(2)), m.group(3))
         if data is None:
             return self._send(404, b"404 page not found", "text/plain")

@@ -30,12 +30,18 @@ def read_file_bytes(db_path: str, kind: str, obj_id: int, what: str) -> tuple[by
         elif kind == "performer" and what == "image":
             performer = conn.execute("SELECT image FROM performers WHERE id = ?", (obj_id,)).fetchone()
             return performer_image(performer["image"]) if performer else (None, "")
-        elif kind == "scene" and what in ("stream", "screenshot"):
+        elif kind == "scene" and what == "screenshot":
+            scene = conn.execute("SELECT f.path FROM scenes s LEFT JOIN files f ON f.id = s.file_id WHERE s.id = ?",
+                                 (obj_id,)).fetchone()
+            if scene is None:
+                return None, ""
+            # no cover (no file, or none can be made): Stash serves its default image, with 200
+            shot = screenshot(scene["path"]) if scene["path"] else (None, "")
+            return shot if shot[0] is not None else (DEFAULT_SCENE_SVG, "image/svg+xml")
+        elif kind == "scene" and what == "stream":
             row = conn.execute(
                 "SELECT f.*, NULL zpath FROM scenes s JOIN files f ON f.id = s.file_id WHERE s.id = ?", (obj_id,)
             ).fetchone()
-            if row is not None and what == "screenshot":
-                return screenshot(row["path"])
         else:
             row = None
     finally:
@@ -65,6 +71,13 @@ DEFAULT_PERFORMER_SVG = (
 )
 
 
+# Stash's screenshot for a scene without a cover: its default scene image, a vector placeholder.
+DEFAULT_SCENE_SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 640 360"><rect width="640" height="360" '
+    b'fill="#30404d"/><path d="M280 130l100 50-100 50z" fill="#8a9ba8"/></svg>'
+)
+
+
 def performer_image(image: str | None) -> tuple[bytes | None, str]:
     """A performer's image as stored by performerCreate/seed: a data URL or a local file path; Stash's
     placeholder when there is none. Remote URLs (stash-box images) are not fetched by the demo (no
@@ -84,7 +97,7 @@ def has_image(image: str | None) -> bool:
 
 
 def screenshot(path: str) -> tuple[bytes | None, str]:
-    """Like Stash's generated screenshot: the frame at 20% of the video, as JPEG (404 if undecodable)."""
+    """Like Stash's generated screenshot: the frame at 20% of the video, as JPEG (None if undecodable)."""
     import cv2
 
     capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)

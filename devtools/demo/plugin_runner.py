@@ -175,17 +175,18 @@ class PluginRunner:
             try:
                 output, error = self._run(args, job)
             except Exception as exc:  # e.g. the command does not exist
-                output, error = None, str(exc)
+                self._log("error", f"Error running plugin task: {exc}")
+                output, error = None, None
             if job["status"] == "STOPPING":
                 job.update(status="CANCELLED", endTime=now())
                 return
+            # Stash's RunPluginTask only logs the plugin's answer: the job ends FINISHED, with no
+            # error, even when the plugin answered {"error": ...} or exited non-zero
             if error is not None:
                 self._log("error", f"Plugin returned error: {error}")
-                job.update(status="FAILED", error=error, endTime=now())
-            else:
-                if output is not None:
-                    self._log("debug", f"Plugin returned: {json.dumps(output)[:2000]}")
-                job.update(status="FINISHED", progress=1.0, endTime=now())
+            elif output is not None:
+                self._log("debug", f"Plugin returned: {json.dumps(output)[:2000]}")
+            job.update(status="FINISHED", progress=1.0, endTime=now())
 
     def stop_job(self, job_id: str) -> bool:
         """Stash kills a raw plugin's process without warning."""

@@ -4,8 +4,10 @@ Seeds the embedded demo Stash with galleries of real LFW faces (several people p
 gallery, a performer already on a gallery, a stranger), builds a reference database from *other*
 images of the same people, then runs the plugin's task "Identify performers in all galleries"
 through ``runPluginTask`` like Stash's Tasks menu does (one plugin process, progress, log lines),
-and prints what was tagged with the precision against the known truth. Everything lives in a
-temporary folder; the server is stopped.
+and prints what was tagged with the precision against the known truth. The run lives in a
+temporary folder (the server is stopped); what it downloads without ../shared (sample faces,
+models) stays in the demo cache (``samples.demo_cache()``) for the next run. Missing samples or
+models offline end in one message naming that folder.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import time
 from pathlib import Path
 
 from devtools.demo import scenario as demo
-from devtools.demo.samples import shared_dir
+from devtools.demo.samples import SamplesUnavailable, demo_cache, shared_dir
 from devtools.demo.server import DemoStash
+from stash_sense.engine.packs import ModelUnavailable
 from stash_sense.service.launcher import stop_worker
 from stash_sense.stash import queries as Q
 
@@ -77,10 +80,30 @@ def bulk_task(server: DemoStash) -> dict:
 
 
 def main() -> int:
+    """The demo, or one message (no traceback) when its samples or models cannot be had."""
+    try:
+        return run_demo()
+    except (SamplesUnavailable, ModelUnavailable) as exc:
+        print(f"make demo: {exc}", file=sys.stderr)
+        return 2
+
+
+def keep_models_in_cache(data_dir: Path) -> None:
+    """Models the run downloads land in the demo cache (``data/models`` links there), not in the
+    temporary folder that is deleted at the end."""
+    models = demo_cache() / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "models").symlink_to(models, target_is_directory=True)
+
+
+def run_demo() -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="stash-sense-demo-") as tmp:
         tmp_path = Path(tmp)
         os.environ.update(STASH_SENSE_DATA_DIR=str(tmp_path / "data"), STASH_SENSE_PACK=PACK)
+        if PACK != "test-mbf128":  # the published pack's models are downloaded, once
+            keep_models_in_cache(tmp_path / "data")
         scenario = demo.build_scenario(tmp_path)
         build_reference(scenario)
         ids = demo.seed_stash(tmp_path / "stash.sqlite", scenario)

@@ -1,7 +1,8 @@
 """Sample faces for the demo: ../shared's LFW when it is there, else the public LFW archive.
 
 The archive (LFW deep-funneled, ~100 MB) is downloaded once with the engine's resumable fetch into
-the data folder and unpacked with tarfile's "data" filter (no absolute paths, no ``..``, no links).
+the demo's cache folder (``demo_cache()``: kept between runs, unlike the run's temporary folder)
+and unpacked with tarfile's "data" filter (no absolute paths, no ``..``, no links).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from stash_sense import paths
 from stash_sense.engine.fetch import FetchError, download
 
 LFW_URL = "http://vis-www.cs.umass.edu/lfw/lfw-deepfunneled.tgz"
@@ -23,12 +23,25 @@ def shared_dir() -> Path:
     return Path(os.environ.get("STASH_SENSE_SHARED", Path(__file__).resolve().parents[3] / "shared")).resolve()
 
 
+class SamplesUnavailable(FileNotFoundError):
+    """The demo has no sample faces and could not download them; the message says where to put them."""
+
+
+def demo_cache() -> Path:
+    """What the demo downloads (sample faces, models) lives here between runs:
+    ``STASH_SENSE_DEMO_CACHE``, else ``$XDG_CACHE_HOME/stash-sense/demo`` (``~/.cache/...``)."""
+    if os.environ.get("STASH_SENSE_DEMO_CACHE"):
+        return Path(os.environ["STASH_SENSE_DEMO_CACHE"]).resolve()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return (base / "stash-sense" / "demo").resolve()
+
+
 def lfw_dir(url: str | None = None) -> Path:
     """A folder with one sub-folder of JPEGs per LFW identity."""
     shared = shared_dir() / "datasets" / "lfw_deepfunneled"
     if shared.is_dir():
         return shared
-    target = paths.data_dir() / "demo" / "lfw_deepfunneled"
+    target = demo_cache() / "lfw_deepfunneled"
     if not target.is_dir():
         fetch_lfw(url or os.environ.get("STASH_SENSE_LFW_URL") or LFW_URL, target)
     return target
@@ -36,11 +49,15 @@ def lfw_dir(url: str | None = None) -> Path:
 
 def fetch_lfw(url: str, target: Path) -> None:
     archive = target.parent / "lfw-deepfunneled.tgz"
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         download(url, archive)
     except FetchError as exc:
-        raise FileNotFoundError(f"no sample faces: {exc}. Put LFW deep-funneled folders (one per person) "
-                                f"into {target}, or ../shared beside the checkout") from exc
+        reason = str(exc).split(". If this machine", 1)[0].rstrip(".")
+        raise SamplesUnavailable(
+            f"the demo needs sample faces and could not download them from {url} ({reason}). Put the LFW "
+            f"deep-funneled folders (one per person, e.g. Tony_Blair/) into {target}, or the shared folder "
+            "beside the checkout (STASH_SENSE_SHARED), then run it again") from exc
     staging = target.parent / "lfw.staging"
     shutil.rmtree(staging, ignore_errors=True)
     with tarfile.open(archive) as tar:

@@ -11,6 +11,8 @@ being silently ignored (``filters.py``). Data lives in SQLite (``seed.py``). The
 from __future__ import annotations
 
 import os
+import socket
+import ssl
 import sys
 import threading
 from pathlib import Path
@@ -25,6 +27,7 @@ from .plugin_runner import PluginRunner
 from .resolvers import Root
 from .schema import REPO, load_schema, resolve_field, validate_document
 from .seed import init_db
+from .sessions import COOKIE_NAME, DEFAULT_MAX_AGE, SessionStore
 
 PLUGIN_ID = "stash_sense"
 
@@ -36,13 +39,17 @@ class DemoStash(PluginRunner):
 
     ``plugin_command`` defaults to ``[python, <repo>/stash_sense_plugin.py]``; ``task_default_args``
     maps a task name to the ``defaultArgs`` Stash would apply for ``runPluginTask(task_name=...)``.
+    ``max_session_age`` is Stash's ``max_session_age`` (seconds a cookie lives unless refreshed);
+    ``tls`` = (certificate file, key file) serves HTTPS as Stash does with its own certificate;
+    ``host`` is where it listens (``::`` or ``::1`` for IPv6, the former also taking IPv4);
+    ``version`` is what ``version { version }`` answers.
     """
 
     def __init__(
         self,
         db_path: str | os.PathLike,
         port: int = 0,
-        session: str = "demo-session",
+        session: str | None = "demo-session",
         api_key: str | None = None,
         plugin_command: list[str] | None = None,
         *,
@@ -51,11 +58,19 @@ class DemoStash(PluginRunner):
         task_default_args: dict[str, dict] | None = None,
         err_log_level: str = "error",
         schema: GraphQLSchema | None = None,
+        max_session_age: float = DEFAULT_MAX_AGE,
+        tls: tuple[str, str] | None = None,
+        host: str = "127.0.0.1",
+        version: str = "v0.30.1",
     ):
         self.db_path = str(db_path)
         self.requested_port = port
         self.session = session
+        self.sessions = SessionStore(session, max_session_age)
         self.api_key = api_key
+        self.tls = tls
+        self.host = host
+        self.version = version
         super().__init__(
             list(plugin_command or [sys.executable, str(REPO / "stash_sense_plugin.py")]),
             plugin_id,
@@ -72,8 +87,15 @@ class DemoStash(PluginRunner):
 
     def start(self) -> str:
         """Serve in a background thread; returns the base URL (``http://127.0.0.1:<port>``)."""
-        self._httpd = HTTPServer(("127.0.0.1", self.requested_port), Handler)
+        server_class = _V6HTTPServer if ":" in self.host else HTTPServer
+        self._httpd = server_class((self.host, self.requested_port), Handler)
         self._httpd.stash = self
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            # the handshake happens in the request's thread, not in the accept loop
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True,
+                                                     do_handshake_on_connect=False)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="demo-stash", daemon=True)
         self._thread.start()
         return self.url
@@ -107,18 +129,27 @@ class DemoStash(PluginRunner):
         return self._httpd is not None
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        host = "[::1]" if ":" in self.host else "127.0.0.1"
+        return f"{self.scheme}://{host}:{self.port}"
 
     def server_connection(self, host: str = "0.0.0.0") -> dict:
-        """The ``server_connection`` Stash puts in PluginInput (Host is often 0.0.0.0 in real Stash)."""
+        """The ``server_connection`` Stash puts in PluginInput (Host is often 0.0.0.0 in real Stash).
+
+        Like ``MakePluginCookie``, each plugin run gets a cookie stamped now, which expires after
+        ``max_session_age`` unless the plugin sends the refreshed cookies Stash answers with.
+        """
         return {
-            "Scheme": "http",
+            "Scheme": self.scheme,
             "Host": host,
             "Port": self.port,
             "SessionCookie": {
-                "Name": "session",
-                "Value": self.session,
+                "Name": COOKIE_NAME,
+                "Value": self.sessions.issue(),
                 "Path": "",
                 "Domain": "",
                 "Expires": "0001-01-01T00:00:00Z",
@@ -175,3 +206,13 @@ class DemoStash(PluginRunner):
     def read_file_bytes(self, kind: str, obj_id: int, what: str) -> tuple[bytes | None, str]:
         """Bytes for /image/{id}/image|thumbnail, /scene/{id}/stream|screenshot, /performer/{id}/image."""
         return read_file_bytes(self.db_path, kind, obj_id, what)
+
+
+class _V6HTTPServer(HTTPServer):
+    """Listens on IPv6; on ``::`` also on IPv4 (dual stack, as Go's listener on an any-address)."""
+
+    address_family = socket.AF_INET6
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()

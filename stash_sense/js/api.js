@@ -88,11 +88,17 @@
   };
 
   S.findJob = function (jobId) {
-    return gql("query StashSenseJob($id: ID!) { findJob(input: { id: $id }) { id status progress error } }", {
+    return gql("query StashSenseJob($id: ID!) { findJob(input: { id: $id }) { id status progress error startTime } }", {
       id: jobId,
     }).then(function (data) {
       return data.findJob;
     });
+  };
+
+  // How the task's last run ended ({status: ok|failed|running|unknown, error}): Stash ends a plugin
+  // task FINISHED even when the plugin failed, so the job alone cannot say.
+  S.taskOutcome = function (mode, since) {
+    return S.runOperation({ mode: "task_outcome", task: mode, since: since || "" });
   };
 
   // Title (and image count) of the gallery/scene/image for the modal's heading; null when unknown.

@@ -25,8 +25,21 @@
             function (job) {
               if (!alive) return;
               if (!job || job.status === "FINISHED") {
-                setD({ phase: "done" });
-                S.identify(target, 0); // the database is there now: identify straight away
+                // FINISHED says nothing about success in Stash: ask the plugin how the download ended
+                S.taskOutcome("download_db", job && job.startTime).then(
+                  function (o) {
+                    if (!alive) return;
+                    if (o.status === "failed") {
+                      setD({ phase: "failed", message: "The download failed: " + o.error });
+                    } else {
+                      setD({ phase: "done" });
+                      S.identify(target, 0); // the database is there now: identify straight away
+                    }
+                  },
+                  function (err) {
+                    if (alive) setD({ phase: "failed", message: S.explain(err).text });
+                  }
+                );
               } else if (job.status === "FAILED" || job.status === "CANCELLED") {
                 setD({
                   phase: "failed",

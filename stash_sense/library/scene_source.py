@@ -39,14 +39,9 @@ def primary_file(scene: dict) -> dict:
 
 
 def auth_headers(client: StashClient) -> dict[str, str]:
-    """The request headers that let FFmpeg read a Stash URL as the plugin (cookie and/or API key)."""
-    headers: dict[str, str] = {}
-    cookie = client.conn.get("SessionCookie") or {}
-    if cookie.get("Value"):
-        headers["Cookie"] = f"{cookie.get('Name') or 'session'}={cookie['Value']}"
-    if client.conn.get("ApiKey"):
-        headers["ApiKey"] = str(client.conn["ApiKey"])
-    return headers
+    """The request headers that let FFmpeg read a Stash URL as the plugin: its API key, or the
+    newest session cookie (the one it started with expires after Stash's ``max_session_age``)."""
+    return client.auth_headers()
 
 
 def video_source(client: StashClient, scene: dict) -> tuple[str, dict[str, str] | None]:

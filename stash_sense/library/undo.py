@@ -119,7 +119,8 @@ def _remove_links(client: StashClient, target_type: str, target_id: str, added: 
     try:
         current = client.links(target_type, [target_id])[target_id]
     except StashNotFound:
-        return {}  # deleted since: nothing left to take back
+        log.info(f"{target_type} {target_id} was deleted in Stash since the run: nothing to take back there")
+        return {}
     remove = {field: sorted(added[field] & current[field]) for field in ("performer", "tag")}
     if not (remove["performer"] or remove["tag"]):
         return {}

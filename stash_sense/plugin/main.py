@@ -10,8 +10,9 @@ import logging
 import time
 
 from stash_sense.contracts import ServiceError
+from stash_sense.library.outcomes import TaskOutcomes
 from stash_sense.plugin import protocol
-from stash_sense.plugin.operations import Context, UserError, dispatch
+from stash_sense.plugin.operations import TASK_MODES, Context, UserError, dispatch
 from stash_sense.service.access import NoDatabaseError
 from stash_sense.stash.client import StashError
 
@@ -59,16 +60,44 @@ def run(plugin_input: dict) -> str:
     """The JSON text to print for one PluginInput (never raises)."""
     ctx = Context(plugin_input)
     started = time.monotonic()
+    outcome = _TaskRecord(str(ctx.args.get("mode") or ""))
     try:
         output = dispatch(ctx)
         log.debug(f"Stash Sense: {ctx.args.get('mode')} done in {time.monotonic() - started:.2f}s")
+        outcome.finished()
         return protocol.result_json(output)
     except Exception as exc:
         message = error_message(exc)
         log.error(message, exc_info=message.startswith("Stash Sense failed"))
+        outcome.finished(message)
         return protocol.result_json(error_message=message)
     finally:
         ctx.close()
+
+
+class _TaskRecord:
+    """Records a task mode's outcome (Stash's job shows FINISHED even for ``{"error"}``); recording
+    must never be what fails a task, so a problem with it is only logged."""
+
+    def __init__(self, mode: str):
+        self.mode = mode if mode in TASK_MODES else None
+        self.store: TaskOutcomes | None = None
+        if self.mode:
+            try:
+                self.store = TaskOutcomes()
+                self.store.started(self.mode)
+            except Exception as exc:
+                log.warning(f"Stash Sense: cannot record the task's outcome ({exc})")
+
+    def finished(self, error: str | None = None) -> None:
+        if self.store is None or self.mode is None:
+            return
+        try:
+            self.store.finished(self.mode, error)
+            self.store.close()
+        except Exception as exc:
+            log.warning(f"Stash Sense: cannot record the task's outcome ({exc})")
+        self.store = None
 
 
 def main() -> int:

@@ -281,7 +281,35 @@ def setup(ctx: Context) -> dict:
     return {"environment": sys.prefix, "python": sys.executable, "ready": True}
 
 
+# Modes Stash runs as tasks (stash_sense.yml): their outcome is recorded, as Stash's job keeps none
+TASK_MODES = frozenset({"setup", "download_db", "enroll_local", "undo_last_run", "bulk_galleries",
+                        "bulk_galleries_untagged", "bulk_galleries_tagged", "identify_scenes"})
+
+
+def task_outcome(ctx: Context) -> dict:
+    """How the last run of a task ended (``task``: its mode; ``since``: the job's ``startTime``, so an
+    older run is not mistaken for it): what the UI shows when Stash says FINISHED regardless."""
+    from datetime import datetime
+
+    from stash_sense.library.outcomes import TaskOutcomes
+
+    mode = str(ctx.args.get("task") or "")
+    if mode not in TASK_MODES:
+        raise UserError(f"unknown task {mode!r}; expected one of {', '.join(sorted(TASK_MODES))}")
+    since_text = str(ctx.args.get("since") or "")
+    try:
+        since = datetime.fromisoformat(since_text).timestamp() - 1.0 if since_text else 0.0
+    except ValueError as exc:
+        raise UserError(f"since must be a time such as Stash's job startTime, not {since_text!r}") from exc
+    outcomes = TaskOutcomes()
+    try:
+        return outcomes.last(mode, since)
+    finally:
+        outcomes.close()
+
+
 OPERATIONS: dict[str, Callable[[Context], Any]] = {
+    "task_outcome": task_outcome,
     "setup": setup,
     "identify_gallery": identify_gallery,
     "identify_image": identify_image,

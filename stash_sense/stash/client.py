@@ -10,6 +10,7 @@ Why a wrapper at all:
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -20,11 +21,13 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.cookies import RequestsCookieJar
 from stashapi.stashapp import StashInterface
 
 from . import queries as Q
 
 PLUGIN_ID = "stash_sense"
+SESSION_COOKIE = "session"
 _log = logging.getLogger(__name__)
 
 # A hung Stash must not block the plugin (and Stash's task queue behind it) forever: every request
@@ -127,6 +130,28 @@ def url_host(host: str) -> str:
     return f"[{bare}]" if ":" in bare else bare
 
 
+def is_loopback(host: str) -> bool:
+    """``localhost``, ``127.x.x.x`` or ``::1`` (brackets allowed): Stash on this very machine."""
+    bare = host.strip().strip("[]")
+    if bare == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(bare).is_loopback
+    except ValueError:
+        return False
+
+
+def verify_certificate(scheme: str, host: str, verify_ssl: bool = True) -> bool:
+    """Check Stash's TLS certificate, except on loopback.
+
+    Stash with its own certificate (``Scheme: https`` in ``server_connection``) is reached on
+    127.0.0.1, a name its certificate cannot carry, and a self-signed one has no CA either; on
+    loopback nothing travels over a network, so there is nothing for the check to protect. The
+    bootstrap (``stash_sense_plugin.py``) reads the settings under the same rule.
+    """
+    return verify_ssl and not (scheme == "https" and is_loopback(host))
+
+
 def connection_from_plugin_input(server_connection: dict) -> dict:
     """Normalise the plugin stdin ``server_connection`` into a StashInterface connection dict.
 
@@ -176,14 +201,53 @@ class _PyLogger:
         return lambda msg, *a, **k: getattr(_log, py, _log.info)(str(msg))
 
 
+class _OneSessionCookieJar(RequestsCookieJar):
+    """A cookie jar where a new session cookie replaces the old one.
+
+    Stash answers every request with a refreshed session cookie (``max_session_age``, 1 h by
+    default). A plain jar keeps the host-less cookie we were given next to the refreshed host
+    cookie and sends both, the old one first; Stash reads the first, so an hour after the plugin
+    started every request would be refused.
+    """
+
+    def set_cookie(self, cookie: Any, *args: Any, **kwargs: Any) -> None:
+        if cookie.name == SESSION_COOKIE:
+            for old in [c for c in self if c.name == SESSION_COOKIE]:
+                self.clear(old.domain, old.path, old.name)
+        super().set_cookie(cookie, *args, **kwargs)
+
+
+class _Session(requests.Session):
+    """A session whose ``verify = False`` holds: plain requests lets ``REQUESTS_CA_BUNDLE`` /
+    ``CURL_CA_BUNDLE`` from the environment turn verification back on for every request."""
+
+    def merge_environment_settings(self, *args: Any, **kwargs: Any) -> dict:
+        settings = super().merge_environment_settings(*args, **kwargs)
+        if self.verify is False:
+            settings["verify"] = False
+        return settings
+
+
 class _Interface(StashInterface):
-    """StashInterface that raises on any GraphQL error and honours a reverse-proxy base path."""
+    """StashInterface that raises on any GraphQL error, honours a reverse-proxy base path, keeps one
+    (the newest) session cookie, and uses Stash's API key when it has one (a key does not expire)."""
 
     RAISE_GQL_ERRORS = True  # stashapi >= 0.1.5 reads this; our _handle_GQL_response enforces it anyway
 
     def __init__(self, conn: dict, base_path: str = "", **kwargs: Any):
         self._base_path = base_path.rstrip("/")
-        super().__init__(conn=conn, **kwargs)
+        super().__init__(conn=conn, force_api_key=True, **kwargs)
+
+    @property
+    def s(self) -> requests.Session:
+        return self._session
+
+    @s.setter
+    def s(self, session: requests.Session) -> None:
+        # stashapi creates its session before the first request: ours instead, with our jar
+        ours = _Session()
+        ours.cookies = _OneSessionCookieJar()
+        self._session = ours
 
     @property
     def s(self) -> requests.Session:
@@ -242,12 +306,20 @@ class StashClient:
         base_path = str(self.conn.pop("BasePath", "") or "").rstrip("/")
         self.base_url = f"{self.conn.get('Scheme', 'http')}://{host}:{self.conn.get('Port', 9999)}{base_path}"
         self.conn["Logger"] = _PyLogger()
+        verify = verify_certificate(str(self.conn.get("Scheme", "http")), host, verify_ssl)
+        if not verify:
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # on loopback, by choice
         try:
-            self.stash = _Interface(self.conn, base_path, verify_ssl=verify_ssl)
+            self.stash = _Interface(self.conn, base_path, verify_ssl=verify)
         except StashError:
             raise
         except requests.exceptions.Timeout as exc:
             raise StashTimeout(f"Stash at {self.base_url} did not answer within {request_timeout()[1]:g}s") from exc
+        except requests.exceptions.SSLError as exc:
+            raise StashUnreachable(f"Stash at {self.base_url} answered with a TLS certificate that could not be "
+                                   f"verified for that address: {exc}") from exc
         except requests.exceptions.ConnectionError as exc:
             raise StashUnreachable(
                 f"Cannot reach Stash at {self.base_url}: is it running? ({exc.__class__.__name__})"
@@ -528,9 +600,9 @@ class StashClient:
     def _link_objects(self, target_type: str, ids: list) -> list[dict]:
         ids = [str(i) for i in ids]
         if target_type == "gallery":
-            found = self.call(Q.GALLERY_LINKS, {"ids": ids})["findGalleries"]["galleries"]
+            found = self._find_many(Q.GALLERY_LINKS, ids, "findGalleries", "galleries")
         elif target_type == "image":
-            found = self.call(Q.IMAGE_LINKS, {"ids": ids})["findImages"]["images"]
+            found = self._find_many(Q.IMAGE_LINKS, ids, "findImages", "images")
         elif target_type == "scene":
             found = [s for s in (self.call(Q.SCENE_LINKS, {"id": i})["findScene"] for i in ids) if s]
         else:
@@ -539,6 +611,17 @@ class StashClient:
         if missing:
             raise StashNotFound(f"Stash has no {target_type} with id {', '.join(missing)}")
         return found
+
+    def _find_many(self, query: str, ids: list[str], field: str, key: str) -> list[dict]:
+        """``find*(ids:)``: Stash fails the whole query on an id it does not have ("gallery with id 7
+        not found") where one might expect it left out; that is StashNotFound, as for one id."""
+        try:
+            return self.call(query, {"ids": ids})[field][key]
+        except StashGraphQLError as exc:
+            missing = re.search(r"(\w+) with id (\d+) not found", str(exc))
+            if missing:
+                raise StashNotFound(f"Stash has no {missing.group(1)} with id {missing.group(2)}") from exc
+            raise
 
     # -- local enrollment
 
@@ -589,18 +672,27 @@ class StashClient:
         scraped = self.scrape_stashbox_performer(endpoint, stash_id)
         if scraped is None or not scraped.get("name"):
             raise StashNotFound(f"stash-box {endpoint} has no performer {stash_id}")
-        aliases = [a.strip() for a in (scraped.get("aliases") or "").split(",") if a.strip()]
         gender = scraped.get("gender")
         valid_genders = {"MALE", "FEMALE", "TRANSGENDER_MALE", "TRANSGENDER_FEMALE", "INTERSEX", "NON_BINARY"}
-        return self.create_performer(
+        fields: dict[str, Any] = dict(
             name=scraped["name"],
             disambiguation=scraped.get("disambiguation"),
             stash_ids=[{"endpoint": endpoint, "stash_id": stash_id}],
-            image=(scraped.get("images") or [None])[0],
-            alias_list=aliases or None,
+            alias_list=clean_aliases(scraped["name"], (scraped.get("aliases") or "").split(",")) or None,
             country=scraped.get("country"),
             gender=gender if gender in valid_genders else None,
         )
+        image = (scraped.get("images") or [None])[0]
+        try:
+            return self.create_performer(image=image, **fields)
+        except StashGraphQLError as exc:
+            if not image or "processing image" not in str(exc):
+                raise
+        # Stash downloads the picture itself and fails the whole creation when it cannot (offline,
+        # stash-box image host down): the performer matters more than its picture
+        _log.warning(f"Stash could not download the picture of {scraped['name']} ({image}); "
+                     "creating the performer without it")
+        return self.create_performer(**fields)
 
     # -- plugin settings
 
@@ -611,6 +703,16 @@ class StashClient:
 
     # -- bytes
 
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that authenticate a request outside this client (FFmpeg): API key or the newest cookie."""
+        headers: dict[str, str] = {}
+        cookie = self.stash.s.cookies.get(SESSION_COOKIE)
+        if cookie:
+            headers["Cookie"] = f"{SESSION_COOKIE}={cookie}"
+        if self.stash.s.headers.get("ApiKey"):
+            headers["ApiKey"] = str(self.stash.s.headers["ApiKey"])
+        return headers
+
     def url_for(self, path: str) -> str:
         """Absolute URL on the Stash server we connect to (not ``paths.*``, which may use externalHost)."""
         return self.base_url + "/" + path.lstrip("/")
@@ -619,16 +721,18 @@ class StashClient:
         """GET a Stash URL with our session cookie / ApiKey; clear errors for 401 / 404 / down."""
         url = self.url_for(path)
         try:
-            resp = self.stash.s.get(url, timeout=(CONNECT_TIMEOUT_S, max(request_timeout()[1], 120.0)))
+            resp = self.stash.s.get(url, timeout=(CONNECT_TIMEOUT_S, max(request_timeout()[1], 120.0)),
+                                    allow_redirects=False)
         except requests.exceptions.Timeout as exc:
             raise StashTimeout(f"Stash at {self.base_url} did not send {what} in time") from exc
         except requests.exceptions.ConnectionError as exc:
             raise StashUnreachable(f"Cannot reach Stash at {self.base_url} to download {what}") from exc
         except requests.RequestException as exc:
             raise StashError(f"Downloading {what} from Stash failed: {exc}") from exc
-        if resp.status_code in (401, 403):
+        if resp.status_code in (401, 403) or _is_login_redirect(resp):
+            # Stash sends a media request without a valid session to its login page (302)
             raise StashAuthError(
-                f"Stash refused to serve {what} (HTTP {resp.status_code}): bad session cookie or API key"
+                f"Stash refused to serve {what} (HTTP {resp.status_code}): bad or expired session cookie or API key"
             )
         if resp.status_code == 404:
             raise StashNotFound(f"Stash has no {what} (HTTP 404 at {url})")
@@ -640,6 +744,22 @@ class StashClient:
 def is_read(document: str) -> bool:
     """A query (changes nothing, safe to retry) rather than a mutation."""
     return re.search(r"^\s*mutation\b", document, re.MULTILINE) is None
+
+
+def clean_aliases(name: str, aliases: list[str]) -> list[str]:
+    """Aliases Stash accepts: trimmed, none equal to the name or to another alias ignoring case
+    (performerCreate refuses the whole performer otherwise: "performer contains duplicate alias")."""
+    seen = {name.strip().lower()}
+    out = []
+    for alias in (a.strip() for a in aliases):
+        if alias and alias.lower() not in seen:
+            seen.add(alias.lower())
+            out.append(alias)
+    return out
+
+
+def _is_login_redirect(resp: requests.Response) -> bool:
+    return resp.is_redirect and "/login" in (resp.headers.get("Location") or "")
 
 
 def is_zip_member(file: dict) -> bool:

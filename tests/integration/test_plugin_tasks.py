@@ -73,4 +73,8 @@ def test_download_db_installs_a_release_from_the_configured_source(empty_stash, 
 
     empty_stash.configure({"databaseSourceUrl": str(tmp_path / "missing.zip")})
     job = run_task(empty_stash, "Download/update face database")
-    assert job["status"] == "FAILED" and job["error"]
+    assert job["status"] == "FINISHED" and job["error"] is None  # Stash keeps no outcome in the job
+    outcome = empty_stash.run({"mode": "task_outcome", "task": "download_db", "since": job["startTime"]}).output
+    assert outcome["status"] == "failed" and "missing.zip" in outcome["error"]
+    later = empty_stash.run({"mode": "task_outcome", "task": "download_db", "since": "2999-01-01T00:00:00Z"})
+    assert later.output["status"] == "unknown"  # a run older than the job asked about is not its outcome

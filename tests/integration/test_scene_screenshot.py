@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import requests
 from conftest import LFW
 
 from devtools.demo.seed import seed
@@ -32,3 +33,20 @@ def test_raster_check():
     photo = sorted((LFW / "Tony_Blair").glob("*.jpg"))[0].read_bytes()
     assert is_raster_image(photo)
     assert not is_raster_image(DEFAULT_SVG) and not is_raster_image(b"<html>login</html>") and not is_raster_image(b"")
+
+
+def test_demo_serves_the_default_svg_for_a_scene_without_a_cover(tmp_path):
+    """As Stash: a scene whose cover cannot be made answers 200 with the default SVG; no scene is a 404."""
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    ids = seed(tmp_path / "stash.sqlite", galleries=[], performers=[],
+               scenes=[{"title": "No cover", "path": str(broken), "duration": 1.0, "width": 64, "height": 64}])
+    with DemoStash(tmp_path / "stash.sqlite", session="shot") as server:
+        answer = requests.get(f"{server.url}/scene/{ids['scenes']['No cover']}/screenshot",
+                              cookies={"session": "shot"}, timeout=10)
+        assert answer.status_code == 200 and answer.headers["Content-Type"] == "image/svg+xml"
+        assert not is_raster_image(answer.content)
+        missing = requests.get(f"{server.url}/scene/999/screenshot", cookies={"session": "shot"}, timeout=10)
+        assert missing.status_code == 404
+        client = StashClient.from_plugin_input(server.server_connection())
+        assert screenshot(client, {"id": ids["scenes"]["No cover"]}) is None  # skipped quietly

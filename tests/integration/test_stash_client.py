@@ -160,7 +160,8 @@ def client(demo):
 
 
 def test_client_is_shared_per_process(demo, client):
-    assert get_client(demo["server"].server_connection()) is client
+    conn = demo["server"].server_connection()  # one plugin run's connection (a new cookie per run)
+    assert get_client(conn) is get_client(dict(conn))
     assert client.stash.url == f"http://127.0.0.1:{demo['server'].port}/graphql"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..filters import check_keys, id_set, match_int, match_multi, match_string, paginate
+from ..filters import check_keys, id_set, match_int, match_multi, match_string, paginate, require_ids
 from .base import Resolvers
 
 
@@ -23,6 +23,7 @@ class GalleryResolvers(Resolvers):
         check_keys(
             "gallery_filter", gf, {"performer_count", "performers", "tags", "image_count", "title", "id", "is_zip"}
         )
+        require_ids(c, "galleries", "gallery", ids)
         rows = c.all("SELECT * FROM galleries")
         out = []
         for r in rows:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..filters import check_keys, id_set, match_int, match_multi, match_string, paginate
+from ..filters import check_keys, id_set, match_int, match_multi, match_string, paginate, require_ids
 from .base import Resolvers
 
 
@@ -30,6 +30,7 @@ class ImageResolvers(Resolvers):
         imf = image_filter or {}
         check_keys("image_filter", imf, {"galleries", "performers", "tags", "performer_count", "path"})
         want = id_set(ids) | id_set(image_ids)
+        require_ids(c, "images", "image", want)
         rows = c.all(
             "SELECT i.*, f.path fpath, f.size fsize, f.width fw, f.height fh"
             " FROM images i JOIN files f ON f.id = i.file_id"

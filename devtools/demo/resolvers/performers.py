@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 from graphql import GraphQLError
 
 from ..filters import check_keys, id_set, match_string, paginate
 from ..seed import now
 from .base import Resolvers
+
+
+def validate_aliases(name: str, aliases: list[str]) -> None:
+    """Stash's ``ValidateAliases``: no alias equal to the name or to another alias, ignoring case."""
+    seen = {name.lower()}
+    for alias in aliases:
+        if alias.lower() in seen:
+            raise GraphQLError(f"performer contains duplicate alias '{alias}'")
+        seen.add(alias.lower())
+
+
+def process_image_input(image: str) -> str:
+    """Stash's ``ProcessImageInput``: a data URL as is, a URL downloaded by Stash itself (the creation
+    fails when it cannot be). The demo is offline: only a loopback URL can be fetched."""
+    if image.startswith("data:"):
+        return image
+    parts = urlsplit(image)
+    if parts.scheme not in ("http", "https"):
+        raise GraphQLError(f"processing image: unsupported image input {image[:40]!r}")
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise GraphQLError(f'processing image: Get "{image}": dial tcp: lookup {parts.hostname}: no such host')
+    try:
+        with urllib.request.urlopen(image, timeout=10) as answer:
+            data, ctype = answer.read(), answer.headers.get_content_type()
+    except OSError as exc:
+        raise GraphQLError(f'processing image: Get "{image}": {exc}') from exc
+    return f"data:{ctype};base64," + base64.b64encode(data).decode()
 
 
 class PerformerResolvers(Resolvers):
@@ -136,6 +166,9 @@ class PerformerResolvers(Resolvers):
         ):
             # real Stash refuses duplicate name+disambiguation
             raise GraphQLError(f"performer with name '{name}' already exists")
+        validate_aliases(name, input.get("alias_list") or [])
+        if input.get("image"):
+            input = {**input, "image": process_image_input(input["image"])}
         ts = now()
         c.db.execute("BEGIN IMMEDIATE")
         try:

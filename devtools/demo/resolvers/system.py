@@ -12,7 +12,7 @@ class SystemResolvers(Resolvers):
     """version, configuration, configurePlugin, jobs, runPluginOperation/Task, stopJob."""
 
     def version(self, info: Any) -> dict:
-        return {"version": "v0.30.1", "hash": "d3m0s7a5h", "build_time": "2025-12-18 00:00:00"}
+        return {"version": self.server.version, "hash": "d3m0s7a5h", "build_time": "2025-12-18 00:00:00"}
 
     def configuration(self, info: Any) -> dict:
         c = self.ctx
