@@ -244,23 +244,14 @@ class _Interface(StashInterface):
 
     @s.setter
     def s(self, session: requests.Session) -> None:
-        # stashapi creates its session before the first request: ours instead, with our jar
+        # stashapi creates its session (and posts without a timeout) inside its constructor: ours
+        # instead, with the one-session-cookie jar and the timeout adapter, before the first request.
         ours = _Session()
         ours.cookies = _OneSessionCookieJar()
-        self._session = ours
-
-    @property
-    def s(self) -> requests.Session:
-        return self._session
-
-    @s.setter
-    def s(self, session: requests.Session) -> None:
-        # stashapi creates its session (and posts without a timeout) inside its constructor: the
-        # session gets the timeout adapter the moment it is assigned, before the first request.
         adapter = _TimeoutAdapter()
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        self._session = session
+        ours.mount("http://", adapter)
+        ours.mount("https://", adapter)
+        self._session = ours
 
     @property
     def url(self) -> str:  # type: ignore[override]

@@ -27,7 +27,9 @@ class CreateFaults:
         if self.dead:
             raise ConnectionAbortedError("Stash is gone")
         answer = self.original(query, variables, *args, **kwargs)
-        if "performerCreate" in query and self.fault:
+        body = answer[1] if isinstance(answer, tuple) else {}
+        applied = bool(body.get("data")) and not body.get("errors")
+        if "performerCreate" in query and self.fault and applied:  # a create Stash refused is no fault
             fault, self.fault = self.fault, None
             if fault == "died":
                 self.dead = True
