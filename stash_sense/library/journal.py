@@ -207,15 +207,18 @@ class Journal:
             " LIMIT ? OFFSET ?", (*args, limit, offset)).fetchall()
         return int(totals[0]), int(totals[1]), [dict(r) for r in rows]
 
-    def queue_rows(self, universal_ids: list[str], where: QueueFilter) -> list[dict]:
-        """The suggestions of these identities that pass the filter, best first."""
+    def queue_rows(self, universal_ids: list[str], where: QueueFilter, per_group: int = 50) -> list[dict]:
+        """The suggestions of these identities that pass the filter, best first (at most
+        ``per_group`` each: one page never carries a whole library's worth of one performer)."""
         if not universal_ids:
             return []
         sql, args = where.sql()
         marks = ", ".join("?" * len(universal_ids))
-        rows = self.db.execute(f"SELECT * FROM suggestions s WHERE universal_id IN ({marks}) AND {sql}"
-                               " ORDER BY confidence DESC, target_type, CAST(target_id AS INTEGER)",
-                               (*universal_ids, *args)).fetchall()
+        rows = self.db.execute(
+            "SELECT * FROM (SELECT s.*, ROW_NUMBER() OVER (PARTITION BY universal_id ORDER BY confidence DESC,"
+            f" target_type, CAST(target_id AS INTEGER)) AS rank FROM suggestions s WHERE universal_id IN ({marks})"
+            f" AND {sql}) WHERE rank <= ? ORDER BY confidence DESC, target_type, CAST(target_id AS INTEGER)",
+            (*universal_ids, *args, per_group)).fetchall()
         return [_suggestion_row(r) for r in rows]
 
     def claim_suggestions(self, universal_id: str, targets: list[tuple[str, str]]) -> list[dict]:
@@ -316,7 +319,8 @@ class Journal:
 
 
 def _suggestion_row(row: sqlite3.Row) -> dict:
-    return {**dict(row), "person": json.loads(row["person"]), "candidate": json.loads(row["candidate"])}
+    fields = {k: row[k] for k in row.keys() if k != "rank"}
+    return {**fields, "person": json.loads(row["person"]), "candidate": json.loads(row["candidate"])}
 
 
 class QueueFilter:

@@ -27,7 +27,7 @@ from devtools.demo import scenario as demo
 from devtools.demo.proxy import SubPathProxy
 from devtools.demo.server import DemoStash
 from devtools.demo.webui import ui_build_dir
-from stash_sense.plugin import settings as settings_mod
+from stash_sense import settings as settings_mod
 from stash_sense.stash.client import StashClient
 
 BROWSER_DIR = REPO / "tests" / "browser"

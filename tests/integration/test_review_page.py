@@ -35,7 +35,8 @@ def seeded_queue(stash: PluginStash) -> dict:
         with journal(stash) as db:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         _SEEDED["journal"] = journal_file.read_bytes()
-    tag = stash.server.query('mutation { tagCreate(input: {name: "%s"}) { id } }' % REVIEW_TAG)["tagCreate"]["id"]
+    tag = stash.server.query('mutation($n: String!) { tagCreate(input: {name: $n}) { id } }',
+                             {"n": REVIEW_TAG})["tagCreate"]["id"]
     stash.server.query("mutation($ids: [ID!], $t: [ID!]) { bulkGalleryUpdate(input: {ids: $ids, "
                        "tag_ids: {ids: $t, mode: ADD}}) { id } }",
                        {"ids": list(stash.ids["galleries"].values()), "t": [tag]})
@@ -71,7 +72,8 @@ def test_queue_groups_accept_everywhere_one_write_and_review_tag_cleared(stash):
     powell = group_of(queue, "Colin Powell")
     titles = {t["title"] for t in powell["targets"]}
     assert titles == {"Chavez, Powell and a stranger", "Powell again"}
-    assert all(t["crop"].startswith("data:image/jpeg") and t["image_ids"] and not t["deleted"] for t in powell["targets"])
+    assert all(t["crop"].startswith("data:image/jpeg") and t["image_ids"] and not t["deleted"]
+               for t in powell["targets"])
 
     paged = stash.run({"mode": "review_queue", "per_page": 1, "page": 2}).output
     assert [g["universal_id"] for g in paged["groups"]] == [queue["groups"][1]["universal_id"]]
@@ -105,7 +107,8 @@ def test_reject_is_remembered_and_undo_puts_it_back(stash):
     out = stash.run({"mode": "review_decide", "universal_id": group["universal_id"], "targets": targets(group),
                      "decision": "reject"}).output
     assert out["added"] == []
-    assert group["universal_id"] not in {g["universal_id"] for g in stash.run({"mode": "review_queue"}).output["groups"]}
+    left = stash.run({"mode": "review_queue"}).output["groups"]
+    assert group["universal_id"] not in {g["universal_id"] for g in left}
     with journal(stash) as db:
         assert db.execute("SELECT COUNT(*) FROM rejections").fetchone()[0] == len(group["targets"])
     stash.run({"mode": "undo_run", "run_id": out["run_id"]})
@@ -127,7 +130,8 @@ def test_undo_any_run_with_exact_preview(stash):
     powell_id = first["performer_id"]
     removed_by_user = powell["targets"][1]["id"]
     stash.server.query("mutation($ids: [ID!], $p: [ID!]) { bulkGalleryUpdate(input: {ids: $ids, "
-                       "performer_ids: {ids: $p, mode: REMOVE}}) { id } }", {"ids": [removed_by_user], "p": [powell_id]})
+                       "performer_ids: {ids: $p, mode: REMOVE}}) { id } }",
+                       {"ids": [removed_by_user], "p": [powell_id]})
 
     runs = stash.run({"mode": "runs"}).output
     assert [r["id"] for r in runs["runs"][:2]] == [second["run_id"], first["run_id"]]
