@@ -209,10 +209,27 @@ def undo_preview(client: StashClient, journal: Journal, run_id: int) -> dict:
                 remove.append(entry)
             else:
                 stays.append({**entry, "why": "deleted since" if current is None else "removed since"})
+    _name_entries(client, remove + stays)
     summary = _summary(run)
     return {"run_id": run_id, "kind": run["kind"], "remove": remove, "stays": stays,
             "created_performers": journal.created_in(run_id),
             "requeue": len(summary.get("restore") or []), "retag": summary.get("untagged") or []}
+
+
+def _name_entries(client: StashClient, entries: list[dict]) -> None:
+    """Performer/tag names and target titles for the preview (people read names, not ids)."""
+    titles = _titles(client, {(e["target_type"], e["target_id"]) for e in entries if e["target_type"] in UPDATERS})
+    names: dict[tuple[str, str], str] = {}
+    for field, root in (("performer", "findPerformers"), ("tag", "findTags")):
+        ids = sorted({e["id"] for e in entries if e["field"] == field}, key=int)
+        if ids:
+            key = root[4:].lower()
+            found = client.call(f"query($ids: [ID!]) {{ {root}(ids: $ids, filter: {{per_page: -1}}) "
+                                f"{{ {key} {{ id name }} }} }}", {"ids": ids})[root][key]
+            names.update({(field, str(o["id"])): o["name"] for o in found})
+    for e in entries:
+        e["name"] = names.get((e["field"], e["id"]))
+        e["target_title"] = (titles.get((e["target_type"], e["target_id"])) or {}).get("title")
 
 
 def undo_any(client: StashClient, journal: Journal, settings: Settings, run_id: int) -> dict:

@@ -25,7 +25,7 @@
     return h(
       "li",
       { className: S.cx("stash-sense-q-target", t.deleted && "stash-sense-q-deleted"), "data-target": t.type + ":" + t.id },
-      t.crop ? h("img", { className: "stash-sense-crop", src: t.crop, alt: "face", width: 56, height: 56 }) : null,
+      t.crop ? h("img", { className: "stash-sense-q-crop", src: t.crop, alt: "face", width: 56, height: 56 }) : null,
       h(
         "span",
         { className: "stash-sense-q-thumbs" },

@@ -65,7 +65,9 @@
   function UndoPreview(props) {
     var p = props.preview;
     var line = function (e, i) {
-      return h("li", { key: i }, e.field + " " + e.id + " on " + e.target_type + " " + e.target_id + (e.why ? " (" + e.why + ")" : ""));
+      var what = e.field + " " + (e.name ? "\u201c" + e.name + "\u201d" : e.id);
+      var where = e.target_type + " " + (e.target_title ? "\u201c" + e.target_title + "\u201d (" + e.target_id + ")" : e.target_id);
+      return h("li", { key: i }, what + " on " + where + (e.why ? " (" + e.why + ")" : ""));
     };
     return h(
       "div",
@@ -75,7 +77,7 @@
       p.stays.length ? h("p", null, "Stays (changed by you since the run):") : null,
       p.stays.length ? h("ul", { className: "stash-sense-undo-stays" }, p.stays.map(line)) : null,
       p.created_performers.length ? h("p", null, "Performers it created are deleted if nothing uses them: " + p.created_performers.map(function (c) { return c.name; }).join(", ")) : null,
-      p.requeue ? h("p", null, S.plural(p.requeue, "suggestion") + " go back to the review queue.") : null
+      p.requeue ? h("p", null, S.plural(p.requeue, "suggestion") + (p.requeue === 1 ? " goes" : " go") + " back to the review queue.") : null
     );
   }
 

@@ -393,7 +393,7 @@ async function queueGroups(page) {
       targets: [...g.querySelectorAll(".stash-sense-q-target")].map((t) => ({
         key: t.getAttribute("data-target"),
         deleted: t.classList.contains("stash-sense-q-deleted"),
-        crop: !!t.querySelector("img.stash-sense-crop"),
+        crop: !!t.querySelector("img.stash-sense-q-crop"),
         thumbs: [...t.querySelectorAll("img.stash-sense-thumb")].map((i) => ({ src: i.getAttribute("src"), loaded: i.complete && i.naturalWidth > 0 })),
         link: (t.querySelector(".stash-sense-q-title a") || {}).href || null,
       })),

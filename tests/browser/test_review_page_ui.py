@@ -71,8 +71,9 @@ def test_review_page_keyboard_runs_undo_database_and_settings(ui, reference_db):
 
     # Runs tab: the chosen older run's preview lists exactly its links; undo removes Blair only
     assert [r["id"] for r in out["runs"]].count(str(older["run_id"])) == 1
-    blair_gallery = f"gallery {ui.gallery('Blair solo')}"
-    assert any("performer" in line and blair_gallery in line for line in out["undoPreview"]["remove"])
+    assert sorted(out["undoPreview"]["remove"]) == [
+        f"performer \u201cTony Blair\u201d on gallery \u201cBlair solo\u201d ({ui.gallery('Blair solo')})",
+        f"tag \u201cStash Sense: identified\u201d on gallery \u201cBlair solo\u201d ({ui.gallery('Blair solo')})"]
     assert out["undoPreview"]["stays"] == []
     assert out["undoneText"] == f"Run {older['run_id']} undone"
     assert "Tony Blair" not in ui.gallery_performers("Blair solo")

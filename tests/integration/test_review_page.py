@@ -143,6 +143,7 @@ def test_undo_any_run_with_exact_preview(stash):
     assert [(e["target_id"], e["id"], e["why"]) for e in preview["stays"] if e["field"] == "performer"] == [
         (removed_by_user, powell_id, "removed since")]
     assert preview["requeue"] == 2
+    assert {e["name"] for e in preview["remove"] if e["field"] == "performer"} == {"Colin Powell"}
 
     stash.run({"mode": "undo_run", "run_id": first["run_id"]})
     assert "Colin Powell" not in stash.gallery_performers("Chavez, Powell and a stranger")
