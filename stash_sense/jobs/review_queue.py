@@ -205,7 +205,11 @@ def undo_preview(client: StashClient, journal: Journal, run_id: int) -> dict:
         current = _current(client, m["target_type"], m["target_id"], m["field"])
         for item in m["added"]:
             entry = {"target_type": m["target_type"], "target_id": m["target_id"], "field": m["field"], "id": str(item)}
-            if current is not None and str(item) in current:
+            shared = (journal.other_live_run_on(m["target_type"], m["target_id"], run_id) if m["field"] == "tag"
+                      else None)
+            if shared is not None and current is not None and str(item) in current:
+                stays.append({**entry, "why": f"also run {shared}'s: its performer is still there"})
+            elif current is not None and str(item) in current:
                 remove.append(entry)
             else:
                 stays.append({**entry, "why": "deleted since" if current is None else "removed since"})
@@ -240,11 +244,23 @@ def undo_any(client: StashClient, journal: Journal, settings: Settings, run_id: 
     run = _undoable(journal, run_id)
     summary = _summary(run)
     with exclusive_run(f"undo of run {run_id}"):
+        _hand_over_shared_tags(journal, run_id)
         out = undo_run(client, journal, run_id) if journal.mutations(run_id) else {"run_id": run_id, "removed": {}}
         if run["kind"] == "review":
             out.update(_undo_decision(client, journal, settings, summary))
         journal.mark_undone(run_id)
     return out
+
+
+def _hand_over_shared_tags(journal: Journal, run_id: int) -> None:
+    """Overlapping runs: run A added the identified tag to a gallery, a later run B added another
+    performer there (the tag was present, so B recorded none). Undoing A must not strip the tag B's
+    performer still carries: the tag goes to B, and undoing B later removes it."""
+    for m in journal.mutations(run_id):
+        if m["field"] == "tag" and m["status"] == "done":
+            other = journal.other_live_run_on(m["target_type"], m["target_id"], run_id)
+            if other is not None:
+                journal.hand_over(m["id"], other)
 
 
 def _undo_decision(client: StashClient, journal: Journal, settings: Settings, summary: dict) -> dict:

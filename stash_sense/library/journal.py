@@ -281,6 +281,25 @@ class Journal:
     def run(self, run_id: int) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
 
+    def other_live_run_on(self, target_type: str, target_id: str, run_id: int) -> int | None:
+        """The latest other run, not undone, that added a performer to this target: a tag this run
+        added there is that run's too (it would have added it), so undoing this run hands it over."""
+        row = self.db.execute(
+            "SELECT m.run_id FROM mutations m JOIN runs r ON r.id = m.run_id WHERE m.target_type = ?"
+            " AND m.target_id = ? AND m.field = 'performer' AND m.status = 'done' AND m.run_id != ?"
+            " AND r.undone_at IS NULL ORDER BY m.run_id DESC LIMIT 1", (target_type, str(target_id), run_id)).fetchone()
+        return int(row["run_id"]) if row else None
+
+    def hand_over(self, mutation_id: int, to_run: int) -> None:
+        """Move a mutation to another run (status ``handed_over`` here, ``done`` there), so undo of
+        either run stays exact when both touched the same target."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO mutations (run_id, target_type, target_id, field, added, before, after, status,"
+                " created_at) SELECT ?, target_type, target_id, field, added, before, after, 'done', created_at"
+                " FROM mutations WHERE id = ?", (to_run, mutation_id))
+            self.db.execute("UPDATE mutations SET status = 'handed_over' WHERE id = ?", (mutation_id,))
+
     def unreject(self, target_type: str, target_id: str, universal_id: str) -> None:
         self.db.execute("DELETE FROM rejections WHERE target_type = ? AND target_id = ? AND universal_id = ?",
                         (target_type, str(target_id), universal_id))

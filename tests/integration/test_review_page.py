@@ -197,3 +197,27 @@ def test_page_status_without_or_with_broken_database(empty_stash):
     (broken / "manifest.json").write_text("{not json")
     status = empty_stash.run({"mode": "page_status"}).output
     assert "Broken database files" in status["databases"][0]["problem"]
+
+
+def test_undo_stays_exact_when_runs_overlap_on_a_gallery(stash):
+    """Run A adds Powell and the identified tag to a gallery, run B adds Chavez there (the tag was
+    present, so B added none). Undoing A keeps the tag (Chavez still carries it, the preview says so);
+    undoing B afterwards removes Chavez and the tag: nothing left behind, nothing of the user's touched."""
+    queue = seeded_queue(stash)
+    gallery = stash.gallery("Chavez, Powell and a stranger")
+    before = stash.links()
+    runs = {}
+    for name in ("Colin Powell", "Hugo Chavez"):
+        group = group_of(queue, name)
+        runs[name] = stash.run({"mode": "review_decide", "universal_id": group["universal_id"], "decision": "accept",
+                                "targets": [{"type": "gallery", "id": gallery}]}).output["run_id"]
+    preview = stash.run({"mode": "undo_preview", "run_id": runs["Colin Powell"]}).output
+    assert [(e["field"], e["why"]) for e in preview["stays"]] == [("tag", f"also run {runs['Hugo Chavez']}'s: its "
+                                                                  "performer is still there")]
+    stash.run({"mode": "undo_run", "run_id": runs["Colin Powell"]})
+    assert "Stash Sense: identified" in gallery_tags(stash, gallery)
+    assert stash.gallery_performers("Chavez, Powell and a stranger") == {"Hugo Chavez"}
+    stash.run({"mode": "undo_run", "run_id": runs["Hugo Chavez"]})
+    assert "Stash Sense: identified" not in gallery_tags(stash, gallery)
+    assert {link for link in stash.links() if link[:2] == ("gallery", int(gallery))} == \
+        {link for link in before if link[:2] == ("gallery", int(gallery))}
