@@ -100,6 +100,24 @@ def test_queue_groups_accept_everywhere_one_write_and_review_tag_cleared(stash):
         assert db.execute("SELECT COUNT(*) FROM runs WHERE kind = 'review'").fetchone()[0] == 1
     assert "Colin Powell" not in [g["name"] for g in stash.run({"mode": "review_queue"}).output["groups"]]
 
+    # filters: tag (only galleries still tagged "needs review"), target type, confidence range
+    stash.server.query("mutation($ids: [ID!], $t: [ID!]) { bulkGalleryUpdate(input: {ids: $ids, "
+                       "tag_ids: {ids: $t, mode: REMOVE}}) { id } }",
+                       {"ids": [stash.gallery("Blair solo")], "t": [review_tag_id(stash)]})
+    tagged = stash.run({"mode": "review_queue", "tag_id": review_tag_id(stash)}).output
+    shown = {t["id"] for g in tagged["groups"] for t in g["targets"]}
+    assert shown and stash.gallery("Blair solo") not in shown
+    assert all(REVIEW_TAG in gallery_tags(stash, i) for i in shown)
+    assert stash.run({"mode": "review_queue", "target_type": "scene"}).output["groups"] == []
+    low = stash.run({"mode": "review_queue", "max_confidence": 0.0001}).output
+    assert low["groups"] == [] and low["total_suggestions"] == 0
+
+
+def review_tag_id(stash: PluginStash) -> str:
+    found = stash.server.query('query($n: String!) { findTags(tag_filter: {name: {value: $n, modifier: EQUALS}}) '
+                               '{ tags { id } } }', {"n": REVIEW_TAG})
+    return found["findTags"]["tags"][0]["id"]
+
 
 def test_reject_is_remembered_and_undo_puts_it_back(stash):
     queue = seeded_queue(stash)
