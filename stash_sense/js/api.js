@@ -77,6 +77,28 @@
     });
   };
 
+  S.gql = gql;
+
+  // Start one of the manifest's tasks by name (Stash's job queue shows its progress); returns the job id.
+  S.startTask = function (name, description) {
+    return gql(
+      "mutation StashSenseTask($id: ID!, $task: String, $desc: String) {" +
+        " runPluginTask(plugin_id: $id, task_name: $task, description: $desc) }",
+      { id: S.PLUGIN_ID, task: name, desc: description || "Stash Sense: " + name }
+    ).then(function (data) {
+      return data.runPluginTask;
+    });
+  };
+
+  S.findTagId = function (name) {
+    return gql("query StashSenseTag($n: String!) { findTags(tag_filter: { name: { value: $n, modifier: EQUALS } }) { tags { id } } }", {
+      n: name,
+    }).then(function (d) {
+      var tags = (d && d.findTags && d.findTags.tags) || [];
+      return tags.length ? tags[0].id : null;
+    });
+  };
+
   S.startDownloadTask = function () {
     return gql(
       "mutation StashSenseTask($id: ID!, $task: String, $desc: String) {" +

@@ -13,7 +13,8 @@
  * `<base href>graphql` so Stash behind a reverse proxy sub-path works.
  *
  * Order: core, icons, api, explain, store, identify, seek, widgets, progress, error-view, candidate,
- * person, result-actions, keyboard, results, modal, buttons, main.
+ * person, result-actions, keyboard, results, modal, buttons, page-review, page (the Stash Sense page
+ * at /plugin/stash-sense), main.
  */
 (function () {
   "use strict";

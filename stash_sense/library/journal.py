@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS suggestions (
   person TEXT NOT NULL, candidate TEXT NOT NULL, db_version TEXT, created_at REAL NOT NULL,
   PRIMARY KEY (target_type, target_id, person_index, universal_id)
 );
+CREATE INDEX IF NOT EXISTS suggestions_by_identity ON suggestions (universal_id, confidence);
 CREATE TABLE IF NOT EXISTS rejections (
   target_type TEXT NOT NULL, target_id TEXT NOT NULL, universal_id TEXT NOT NULL, created_at REAL NOT NULL,
   PRIMARY KEY (target_type, target_id, universal_id)
@@ -192,6 +193,117 @@ class Journal:
             args.append(universal_id)
         self.db.execute(sql, args)
 
+    # -- the review queue (the Stash Sense page): every stored suggestion, grouped by identity
+
+    def queue_groups(self, where: QueueFilter, limit: int, offset: int) -> tuple[int, int, list[dict]]:
+        """(groups, suggestions, one page of groups): identities by how many targets they clear,
+        then best confidence; the paging happens here so 10,000 suggestions never leave SQLite at once."""
+        sql, args = where.sql()
+        totals = self.db.execute(f"SELECT COUNT(DISTINCT universal_id), COUNT(*) FROM suggestions s WHERE {sql}",
+                                 args).fetchone()
+        rows = self.db.execute(
+            f"SELECT universal_id, COUNT(DISTINCT target_type || ':' || target_id) AS targets, MAX(confidence) AS best"
+            f" FROM suggestions s WHERE {sql} GROUP BY universal_id ORDER BY targets DESC, best DESC, universal_id"
+            " LIMIT ? OFFSET ?", (*args, limit, offset)).fetchall()
+        return int(totals[0]), int(totals[1]), [dict(r) for r in rows]
+
+    def queue_rows(self, universal_ids: list[str], where: QueueFilter, per_group: int = 50) -> list[dict]:
+        """The suggestions of these identities that pass the filter, best first (at most
+        ``per_group`` each: one page never carries a whole library's worth of one performer)."""
+        if not universal_ids:
+            return []
+        sql, args = where.sql()
+        marks = ", ".join("?" * len(universal_ids))
+        rows = self.db.execute(
+            "SELECT * FROM (SELECT s.*, ROW_NUMBER() OVER (PARTITION BY universal_id ORDER BY confidence DESC,"
+            f" target_type, CAST(target_id AS INTEGER)) AS rank FROM suggestions s WHERE universal_id IN ({marks})"
+            f" AND {sql}) WHERE rank <= ? ORDER BY confidence DESC, target_type, CAST(target_id AS INTEGER)",
+            (*universal_ids, *args, per_group)).fetchall()
+        return [_suggestion_row(r) for r in rows]
+
+    def claim_suggestions(self, universal_id: str, targets: list[tuple[str, str]]) -> list[dict]:
+        """Take this identity's suggestions on these targets out of the queue, atomically: of two
+        tabs deciding the same suggestion only the first gets rows back (and writes)."""
+        claimed: list[dict] = []
+        with self.transaction():
+            for target_type, target_id in targets:
+                rows = self.db.execute("SELECT * FROM suggestions WHERE target_type = ? AND target_id = ?"
+                                       " AND universal_id = ?", (target_type, str(target_id), universal_id)).fetchall()
+                claimed.extend(_suggestion_row(r) for r in rows)
+                self.db.execute("DELETE FROM suggestions WHERE target_type = ? AND target_id = ? AND universal_id = ?",
+                                (target_type, str(target_id), universal_id))
+        return claimed
+
+    def restore_suggestions(self, rows: list[dict]) -> None:
+        """Put claimed suggestions back (a failed or undone decision)."""
+        self.db.executemany(
+            "INSERT OR REPLACE INTO suggestions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(r["target_type"], r["target_id"], r["universal_id"], r["person_index"], r["confidence"], r["band"],
+              json.dumps(r["person"]), json.dumps(r["candidate"]), r.get("db_version"), r["created_at"])
+             for r in rows])
+
+    def with_suggestions(self, target_type: str, target_ids: list[str]) -> set[str]:
+        """Which of these targets still have a suggestion left to decide."""
+        if not target_ids:
+            return set()
+        marks = ", ".join("?" * len(target_ids))
+        rows = self.db.execute(f"SELECT DISTINCT target_id FROM suggestions WHERE target_type = ?"
+                               f" AND target_id IN ({marks})", (target_type, *map(str, target_ids))).fetchall()
+        return {r["target_id"] for r in rows}
+
+    def count_at_or_above(self, confidence: float) -> dict:
+        """Stored suggestions (and targets) a threshold of ``confidence`` would turn into auto-tags."""
+        row = self.db.execute("SELECT COUNT(*), COUNT(DISTINCT target_type || ':' || target_id) FROM suggestions"
+                              " WHERE confidence >= ?", (confidence,)).fetchone()
+        total = self.db.execute("SELECT COUNT(*) FROM suggestions").fetchone()[0]
+        return {"suggestions": int(row[0]), "targets": int(row[1]), "stored": int(total)}
+
+    # -- run history (the Stash Sense page)
+
+    def runs_page(self, limit: int, offset: int) -> tuple[int, list[dict]]:
+        """Runs newest first, with how many links each added (per target type) and whether undo has work."""
+        total = self.db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        rows = self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+        out = []
+        for row in rows:
+            counts = self.db.execute(
+                "SELECT target_type, field, status, added FROM mutations WHERE run_id = ?", (row["id"],)).fetchall()
+            added: dict[str, int] = {}
+            live = 0
+            for m in counts:
+                n = len(json.loads(m["added"]))
+                added[f"{m['target_type']}_{m['field']}"] = added.get(f"{m['target_type']}_{m['field']}", 0) + n
+                live += m["status"] in ("pending", "done")
+            out.append({**dict(row), "summary": json.loads(row["summary"]) if row["summary"] else None,
+                        "added": added, "undoable": bool(live) and row["undone_at"] is None})
+        return int(total), out
+
+    def run(self, run_id: int) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+
+    def other_live_run_on(self, target_type: str, target_id: str, run_id: int) -> int | None:
+        """The latest other run, not undone, that added a performer to this target: a tag this run
+        added there is that run's too (it would have added it), so undoing this run hands it over."""
+        row = self.db.execute(
+            "SELECT m.run_id FROM mutations m JOIN runs r ON r.id = m.run_id WHERE m.target_type = ?"
+            " AND m.target_id = ? AND m.field = 'performer' AND m.status = 'done' AND m.run_id != ?"
+            " AND r.undone_at IS NULL ORDER BY m.run_id DESC LIMIT 1", (target_type, str(target_id), run_id)).fetchone()
+        return int(row["run_id"]) if row else None
+
+    def hand_over(self, mutation_id: int, to_run: int) -> None:
+        """Move a mutation to another run (status ``handed_over`` here, ``done`` there), so undo of
+        either run stays exact when both touched the same target."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO mutations (run_id, target_type, target_id, field, added, before, after, status,"
+                " created_at) SELECT ?, target_type, target_id, field, added, before, after, 'done', created_at"
+                " FROM mutations WHERE id = ?", (to_run, mutation_id))
+            self.db.execute("UPDATE mutations SET status = 'handed_over' WHERE id = ?", (mutation_id,))
+
+    def unreject(self, target_type: str, target_id: str, universal_id: str) -> None:
+        self.db.execute("DELETE FROM rejections WHERE target_type = ? AND target_id = ? AND universal_id = ?",
+                        (target_type, str(target_id), universal_id))
+
     # -- rejections
 
     def reject(self, target_type: str, target_id: str, universal_id: str) -> None:
@@ -223,3 +335,41 @@ class Journal:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+
+
+def _suggestion_row(row: sqlite3.Row) -> dict:
+    fields = {k: row[k] for k in row.keys() if k != "rank"}
+    return {**fields, "person": json.loads(row["person"]), "candidate": json.loads(row["candidate"])}
+
+
+class QueueFilter:
+    """The review queue's filters as one SQL condition over ``suggestions s`` (rejected ones never show)."""
+
+    def __init__(self, target_types: tuple[str, ...] = (), min_confidence: float = 0.0, max_confidence: float = 1.0,
+                 performer: str | None = None, target_ids: dict[str, list[str]] | None = None):
+        self.target_types = target_types
+        self.min_confidence = min_confidence
+        self.max_confidence = max_confidence
+        self.performer = performer
+        self.target_ids = target_ids  # only these targets (e.g. those with a tag), per type
+
+    def sql(self) -> tuple[str, list]:
+        parts = ["s.confidence >= ?", "s.confidence <= ?",
+                 "NOT EXISTS (SELECT 1 FROM rejections r WHERE r.target_type = s.target_type"
+                 " AND r.target_id = s.target_id AND r.universal_id = s.universal_id)"]
+        args: list = [self.min_confidence, self.max_confidence]
+        if self.target_types:
+            parts.append(f"s.target_type IN ({', '.join('?' * len(self.target_types))})")
+            args.extend(self.target_types)
+        if self.performer:
+            parts.append("(s.universal_id = ? OR json_extract(s.candidate, '$.name') LIKE ? ESCAPE '\\')")
+            like = self.performer.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            args.extend([self.performer, f"%{like}%"])
+        if self.target_ids is not None:
+            ors = [f"(s.target_type = ? AND s.target_id IN ({', '.join('?' * len(ids))}))"
+                   for ids in self.target_ids.values() if ids]
+            parts.append("(" + (" OR ".join(ors) or "0") + ")")
+            for kind, ids in self.target_ids.items():
+                if ids:
+                    args.extend([kind, *ids])
+        return " AND ".join(parts), args

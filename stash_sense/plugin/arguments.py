@@ -51,6 +51,21 @@ def id_list(name: str, value: Any) -> list[str]:
     return [stash_id(f"{name}[{i}]", item) for i, item in enumerate(value)]
 
 
+def target_list(name: str, value: Any) -> list[tuple[str, str]]:
+    """A list of ``{"type": "gallery" | "image" | "scene", "id": <Stash id>}`` (a review decision's targets)."""
+    if not isinstance(value, list) or not value:
+        raise ArgumentError(f"{name} must be a non-empty list of {{type, id}} objects, not {_kind(value)}")
+    if len(value) > 100_000:
+        raise ArgumentError(f"{name} has {len(value)} targets; at most 100000 at once")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise ArgumentError(f"{name}[{i}] must be an object with type and id, not {_kind(item)}")
+        out.append((one_of(*TARGET_TYPES)(f"{name}[{i}].type", item.get("type")),
+                    stash_id(f"{name}[{i}].id", item.get("id"))))
+    return out
+
+
 def switch(name: str, value: Any) -> bool:
     """true/false, also as the strings YAML task arguments arrive as ("true", "false", "1", "0")."""
     if isinstance(value, bool):
@@ -128,6 +143,21 @@ SCHEMA: dict[str, dict[str, Check]] = {
     "bulk_galleries_tagged": dict(BULK),
     "identify_scenes": {"force": switch, "dry_run": switch, "frames": whole(1, 10_000), "markers": switch},
     "setup": {},
+    # the Stash Sense page (plugin/page.py)
+    "review_queue": {"page": whole(1, 1_000_000), "per_page": whole(1, 200), "target_type": one_of(*TARGET_TYPES),
+                     "min_confidence": real(0, 1), "max_confidence": real(0, 1), "performer": text(),
+                     "tag_id": stash_id},
+    "review_decide": {"universal_id": UNIVERSAL_ID, "targets": target_list,
+                      "decision": one_of("accept", "reject", "dismiss")},
+    "runs": {"page": whole(1, 1_000_000), "per_page": whole(1, 200)},
+    "undo_preview": {"run_id": whole(1, MAX_ID)},
+    "undo_run": {"run_id": whole(1, MAX_ID)},
+    "page_status": {},
+    "check_update": {},
+    "verify_db": {},
+    "rollback_db": {},
+    "stop_worker": {},
+    "threshold_preview": {"auto": real(0, 1)},
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "identify_gallery": ("gallery_id",),
@@ -136,6 +166,10 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "apply": ("target_type", "target_id", "universal_id"),
     "reject": ("target_type", "target_id", "universal_id"),
     "suggestions": ("target_type", "target_id"),
+    "review_decide": ("universal_id", "targets", "decision"),
+    "undo_preview": ("run_id",),
+    "undo_run": ("run_id",),
+    "threshold_preview": ("auto",),
 }
 
 

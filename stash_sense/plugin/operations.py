@@ -327,6 +327,15 @@ OPERATIONS: dict[str, Callable[[Context], Any]] = {
 }
 
 
+def _page_operations() -> dict[str, Callable[[Context], Any]]:
+    from stash_sense.plugin.page import OPERATIONS as PAGE
+
+    return PAGE
+
+
+OPERATIONS.update(_page_operations())
+
+
 def dispatch(ctx: Context) -> Any:
     """Run the mode on its arguments checked and normalised against the one schema (``arguments``)."""
     from stash_sense.plugin.arguments import ArgumentError, validate

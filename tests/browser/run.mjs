@@ -382,6 +382,123 @@ async function bulkScenario(page) {
   await shot(page, "rescan", page.locator(".modal-content"));
 }
 
+// --- the Stash Sense page (/plugin/stash-sense) ------------------------------------------------------
+
+async function queueGroups(page) {
+  return page.$$eval(".stash-sense-q-group", (els) =>
+    els.map((g) => ({
+      id: g.getAttribute("data-universal-id"),
+      name: g.getAttribute("aria-label"),
+      focused: g.classList.contains("stash-sense-q-focused"),
+      targets: [...g.querySelectorAll(".stash-sense-q-target")].map((t) => ({
+        key: t.getAttribute("data-target"),
+        deleted: t.classList.contains("stash-sense-q-deleted"),
+        crop: !!t.querySelector("img.stash-sense-q-crop"),
+        thumbs: [...t.querySelectorAll("img.stash-sense-thumb")].map((i) => ({ src: i.getAttribute("src"), loaded: i.complete && i.naturalWidth > 0 })),
+        link: (t.querySelector(".stash-sense-q-title a") || {}).href || null,
+      })),
+    }))
+  );
+}
+
+async function openPageFromNavbar(page) {
+  await page.goto(cfg.url);
+  const link = page.locator(".stash-sense-nav:visible").first(); // Stash renders its utility items twice (wide and narrow navbar)
+  await link.waitFor({ timeout: 30000 });
+  const started = Date.now();
+  await link.click();
+  await page.waitForSelector(".stash-sense-q-group, .stash-sense-empty, .stash-sense-error", { timeout: TIMEOUT });
+  return Date.now() - started;
+}
+
+// Press a key and wait until the focused group is another one and the decision's message is shown.
+async function decideByKey(page, key) {
+  const before = await page.$eval(".stash-sense-q-focused", (g) => g.getAttribute("data-universal-id") + "|" + g.querySelectorAll(".stash-sense-q-target").length);
+  const oldMessage = await page.$$eval(".stash-sense-q-message", (m) => (m[0] ? m[0].textContent : ""));
+  const started = Date.now();
+  await page.keyboard.press(key);
+  await page.waitForFunction(
+    ([b, m]) => {
+      const g = document.querySelector(".stash-sense-q-focused");
+      const msg = document.querySelector(".stash-sense-q-message");
+      const now = g ? g.getAttribute("data-universal-id") + "|" + g.querySelectorAll(".stash-sense-q-target").length : "";
+      return msg && msg.textContent !== m && now !== b && !document.querySelector(".stash-sense-q-busy");
+    },
+    [before, oldMessage],
+    { timeout: TIMEOUT }
+  );
+  return { ms: Date.now() - started, message: (await page.textContent(".stash-sense-q-message")).trim() };
+}
+
+async function reviewPageScenario(page) {
+  out.firstRenderMs = await openPageFromNavbar(page);
+  await page.waitForFunction(() => [...document.images].every((i) => i.complete), null, { timeout: 15000 });
+  out.summary = (await page.textContent(".stash-sense-q-summary")).trim();
+  out.groupsBefore = await queueGroups(page);
+  await shot(page, "review");
+  step("review queue shown");
+  out.accept = await decideByKey(page, "a");
+  out.groupsAfterAccept = await queueGroups(page);
+  out.undo = await decideByKey(page, "u");
+  out.groupsAfterUndo = await queueGroups(page);
+  step("accept, then undo with u");
+  out.reject = await decideByKey(page, "r");
+  step("reject");
+  const dismiss = page.locator(".stash-sense-dismiss").first();
+  if (await dismiss.count()) {
+    await dismiss.click();
+    await page.waitForFunction(() => /Dismissed/.test((document.querySelector(".stash-sense-q-message") || {}).textContent || ""));
+    out.dismissed = true;
+  }
+  out.groupsEnd = await queueGroups(page);
+  await page.click(".stash-sense-tab-runs");
+  await page.waitForSelector(".stash-sense-runs-table");
+  out.runs = await page.$$eval(".stash-sense-runs-table tbody tr", (rows) => rows.map((r) => ({ id: r.getAttribute("data-run-id"), text: r.textContent, undo: !!r.querySelector(".stash-sense-undo") })));
+  const target = cfg.undoRunId ? page.locator(`tr[data-run-id="${cfg.undoRunId}"] .stash-sense-undo`) : page.locator(".stash-sense-undo").last();
+  await target.click();
+  await page.waitForSelector(".stash-sense-undo-preview");
+  out.undoPreview = {
+    remove: await page.$$eval(".stash-sense-undo-remove li", (l) => l.map((x) => x.textContent)),
+    stays: await page.$$eval(".stash-sense-undo-stays li", (l) => l.map((x) => x.textContent)),
+  };
+  await shot(page, "undo-preview", page.locator(".modal-content"));
+  await page.click(".stash-sense-undo-confirm");
+  await page.waitForSelector(".stash-sense-undo-modal", { state: "detached", timeout: TIMEOUT });
+  out.undoneText = (await page.textContent(".stash-sense-runs .alert-info")).trim();
+  step("undo of a chosen run");
+  await page.click(".stash-sense-tab-database");
+  await page.waitForSelector(".stash-sense-engine-state");
+  out.dbText = (await page.textContent(".stash-sense-db-table")).trim();
+  out.engineState = (await page.textContent(".stash-sense-engine-state")).trim();
+  await shot(page, "database");
+  await page.click(".stash-sense-tab-settings");
+  await page.waitForSelector(".stash-sense-explain-auto");
+  out.explainAuto = (await page.textContent(".stash-sense-explain-auto")).trim();
+  await page.fill("#stash-sense-new-auto", "50");
+  await page.click(".stash-sense-threshold-preview button");
+  await page.waitForSelector(".stash-sense-preview-result");
+  out.previewText = (await page.textContent(".stash-sense-preview-result")).trim();
+  await shot(page, "settings");
+}
+
+async function pageNoDbScenario(page) {
+  await openPageFromNavbar(page);
+  out.reviewText = (await page.textContent(".stash-sense-queue")).trim();
+  await page.click(".stash-sense-tab-database");
+  await page.waitForSelector(".stash-sense-db-problem");
+  out.problem = (await page.textContent(".stash-sense-db-problem")).trim();
+  await shot(page, "nodb");
+}
+
+// The benchmark: first render from the navbar click, and decisions (key -> next group shown, write done).
+async function pageBenchScenario(page) {
+  out.firstRenderMs = await openPageFromNavbar(page);
+  out.summary = (await page.textContent(".stash-sense-q-summary")).trim();
+  out.decisions = [];
+  for (let i = 0; i < (cfg.decisions || 5); i++) out.decisions.push(await decideByKey(page, cfg.key || "r"));
+  await shot(page, "bench");
+}
+
 const SCENARIOS = {
   gallery: galleryScenario,
   widths: widthsScenario,
@@ -390,6 +507,9 @@ const SCENARIOS = {
   scene: sceneScenario,
   settings: settingsScenario,
   tasks: tasksScenario,
+  reviewPage: reviewPageScenario,
+  pageNoDb: pageNoDbScenario,
+  pageBench: pageBenchScenario,
 };
 
 const browser = await chromium.launch({
