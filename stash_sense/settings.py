@@ -58,6 +58,11 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
                   "Keep one model's search index in memory and read the other model's face vectors from "
                   "disk when scoring (the published database needs about half the memory; candidates then "
                   "come from one model's search, scored by both). For machines with little RAM."),
+    "engineUrl": ("STRING", "Engine URL",
+                  "A Stash Sense engine running elsewhere (`stash-sense serve`), e.g. tcp://192.168.1.5:7860 or "
+                  "tls://gpu-box:7860. Empty: the engine runs beside Stash."),
+    "engineToken": ("STRING", "Engine token",
+                    "The token the engine printed when it started (also in its data folder, engine/token)."),
 }
 
 
@@ -75,6 +80,8 @@ class Settings:
     scene_frames: int = DEFAULT_SCENE_FRAMES
     scene_markers: bool = False
     low_memory: bool = False
+    engine_url: str = ""  # empty: the engine runs beside Stash
+    engine_token: str = ""
 
     def thresholds(self, calibrated: dict[str, float]) -> dict[str, float]:
         """Effective auto/review thresholds: settings override the calibrated ones; review <= auto."""
@@ -156,4 +163,6 @@ def from_stash(raw: dict | None) -> Settings:
         scene_frames=_count(raw.get("sceneFrames"), DEFAULT_SCENE_FRAMES),
         scene_markers=parse_flag(raw.get("sceneMarkers"), False),
         low_memory=parse_flag(raw.get("lowMemory"), False),
+        engine_url=_text(raw.get("engineUrl"), ""),
+        engine_token=_text(raw.get("engineToken"), ""),
     )

@@ -84,7 +84,7 @@ def describe_persons(persons: list, thresholds: Thresholds, sources: dict, resol
             "faces": entry["faces"],
             "incidental": incidental,
             "image_ids": entry["images"],
-            "crop": images.face_crop(sources.get(best["image"]), best["box"]),
+            "crop": best["crop"] if "crop" in best else images.face_crop(sources.get(best["image"]), best["box"]),
             "candidates": candidates,
         })
     return out

@@ -49,14 +49,18 @@ def auth_headers(client: StashClient) -> dict[str, str]:
     return headers
 
 
-def video_source(client: StashClient, scene: dict) -> tuple[str, dict[str, str] | None]:
-    """(path or stream URL, headers for the URL); raises StashError for a scene without a file."""
-    quiet_video_logs()
+def video_source(client: StashClient, scene: dict, remote: bool = False) -> tuple[str, dict[str, str] | None]:
+    """(path or stream URL, headers for the URL); raises StashError for a scene without a file.
+
+    ``remote``: the engine runs elsewhere and reads the stream itself (it sees none of our files).
+    """
+    if not remote:
+        quiet_video_logs()
     file = primary_file(scene)
     if not file:
         raise StashError(f"Scene {scene['id']} has no video file")
     path = file.get("path")
-    if path and os.path.isfile(path) and os.access(path, os.R_OK):
+    if not remote and path and os.path.isfile(path) and os.access(path, os.R_OK):
         return path, None
     return client.url_for(f"/scene/{scene['id']}/stream"), auth_headers(client)
 
@@ -74,11 +78,20 @@ def screenshot(client: StashClient, scene: dict) -> bytes | None:
     return data if is_raster_image(data) else None
 
 
+RASTER_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+
+
 def is_raster_image(data: bytes) -> bool:
-    """Pillow recognises the bytes as a bitmap format (JPEG, PNG, WebP, ...); SVG and HTML are not."""
+    """Pillow recognises the bytes as a bitmap format (JPEG, PNG, WebP, ...); SVG and HTML are not.
+
+    Without Pillow (the light side of a remote engine) the file signature decides instead.
+    """
     import io
 
-    from PIL import Image, UnidentifiedImageError
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        return data.startswith(RASTER_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
 
     try:
         with Image.open(io.BytesIO(data)) as image:

@@ -38,7 +38,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from stash_sense.plugin.tasks import NotImplementedYet
 
     names = {"stash_sense.engine.database": "DatabaseError", "stash_sense.engine.releases": "ReleaseError",
-             "stash_sense.engine.packs": "ModelUnavailable", "stash_sense.service.interface": "ServiceError"}
+             "stash_sense.engine.packs": "ModelUnavailable", "stash_sense.contracts": "ServiceError"}
     loaded = tuple(getattr(sys.modules[m], n) for m, n in names.items() if m in sys.modules)
     return (*loaded, NotImplementedYet)
 

@@ -53,6 +53,9 @@ class Context:
         if note:
             log.warning(note)
         os.environ["STASH_SENSE_MEMORY"] = "low" if settings.low_memory else "full"
+        if settings.engine_url:  # the remote engine (stash_sense.service.remote_engine); else Stash's env
+            os.environ["STASH_SENSE_ENGINE_URL"] = settings.engine_url
+            os.environ["STASH_SENSE_ENGINE_TOKEN"] = settings.engine_token
         return settings
 
     @cached_property
@@ -99,7 +102,6 @@ def identify_image(ctx: Context) -> dict:
 
 def identify_scene(ctx: Context) -> dict:
     """A scene's frames; a video that cannot be read is this scene's error, in plain words."""
-    from stash_sense.engine.video import VideoError
     from stash_sense.jobs.identify_scene import identify_scene_target
 
     scene_id = arg(ctx.args, "scene_id")
@@ -107,7 +109,9 @@ def identify_scene(ctx: Context) -> dict:
     try:
         return identify_scene_target(ctx.client, ctx.settings, ctx.journal, scene_id,
                                      int(frames) if frames else None)
-    except VideoError as exc:
+    except Exception as exc:  # engine.video.VideoError, not imported: a remote engine's plugin has no OpenCV
+        if type(exc).__name__ != "VideoError":
+            raise
         raise UserError(f"Scene {scene_id}: cannot read its video: {exc}") from exc
 
 
