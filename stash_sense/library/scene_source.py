@@ -79,25 +79,20 @@ def screenshot(client: StashClient, scene: dict) -> bytes | None:
 
 
 RASTER_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+ISO_IMAGE_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1")
 
 
 def is_raster_image(data: bytes) -> bool:
-    """Pillow recognises the bytes as a bitmap format (JPEG, PNG, WebP, ...); SVG and HTML are not.
+    """The bytes start like a bitmap format (JPEG, PNG, GIF, BMP, TIFF, WebP, AVIF/HEIF); SVG and HTML do not.
 
-    Without Pillow (the light side of a remote engine) the file signature decides instead.
+    By file signature rather than by decoding: the plugin's light side (remote engine) has no Pillow,
+    and the engine decodes (and reports) the picture anyway.
     """
-    import io
-
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:
-        return data.startswith(RASTER_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return bool(image.format)
-    except (UnidentifiedImageError, OSError, ValueError):
-        return False
+    if data.startswith(RASTER_SIGNATURES):
+        return True
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return True
+    return data[4:8] == b"ftyp" and data[8:12] in ISO_IMAGE_BRANDS
 
 
 def frame_crop(video: str, headers: dict | None, info, time: float, box: list[float] | None) -> str | None:

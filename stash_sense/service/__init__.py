@@ -17,15 +17,20 @@ Fallback reasons go to the ``stash_sense.service`` logger (stderr by default, ne
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 
-from stash_sense.contracts import Progress, Service, ServiceError
+from stash_sense.contracts import EngineUnreachable, Progress, Service, ServiceError
 from stash_sense.paths import DEFAULT_PACK
 from stash_sense.service.items import Item
 from stash_sense.service.launcher import WorkerUnavailable
 
 log = logging.getLogger("stash_sense.service")
+NO_LOCAL_ENGINE = ("This Stash Sense environment has only the plugin side (no face engine: musl/Alpine, or it was "
+                   "set up for a remote engine). Run the engine elsewhere (`pip install \"stash-sense[engine]\"`, "
+                   "`stash-sense serve`) and set the plugin settings \"Engine URL\" and \"Engine token\", or run "
+                   "the task \"Set up / repair environment\" with \"Engine URL\" empty on a glibc system.")
 
 __all__ = ["DEFAULT_PACK", "InProcessService", "Item", "Progress", "Service", "ServiceError", "WorkerClient",
            "WorkerUnavailable", "get_service", "remote_engine"]
@@ -50,6 +55,8 @@ def get_service(pack: str | None = None, threads: int = 2, *, allow_worker: bool
         from stash_sense.service.remote_client import RemoteService
 
         return RemoteService(*remote)
+    if importlib.util.find_spec("onnxruntime") is None:  # a light install (musl, or set up for a remote engine)
+        raise EngineUnreachable(NO_LOCAL_ENGINE)
     if allow_worker and os.environ.get("STASH_SENSE_WORKER", "1") != "0":
         from stash_sense.service.worker_client import WorkerClient
 

@@ -120,12 +120,11 @@ def require_database() -> None:
 def database_info() -> dict:
     """Version(s) and performer count of the installed databases, from their manifests on disk
     (from the engine when it is remote)."""
-    from stash_sense.service import databases
-
     if is_remote():
         info = service().info()
         versions = info.get("database_versions") or []
         return {"version": " + ".join(versions) if versions else None, "performers": int(info["performers"])}
+    from stash_sense.service import databases
 
     versions, performers = [], 0
     for path in databases.database_paths():
