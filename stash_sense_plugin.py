@@ -275,10 +275,15 @@ def python_override(plugin_input: dict) -> str:
     return str(saved_settings(plugin_input).get("pythonPath") or "").strip()
 
 
+def engine_url_set(plugin_input: dict) -> bool:
+    return bool(os.environ.get("STASH_SENSE_ENGINE_URL") or str(saved_settings(plugin_input).get("engineUrl") or "")
+                .strip())
+
+
 def wants_light(plugin_input: dict, base_python: str) -> bool:
     """Only the plugin side: an engine URL is set (here or in Stash's environment), or the Python is
     musl (no engine wheels exist for it)."""
-    if os.environ.get("STASH_SENSE_ENGINE_URL") or str(saved_settings(plugin_input).get("engineUrl") or "").strip():
+    if engine_url_set(plugin_input):
         return True
     if base_python == sys.executable:  # the usual case: ask this interpreter, no subprocess per click
         import platform
@@ -464,7 +469,8 @@ def not_ready_answer(plugin_input: dict, venv: Path, override: str, light: bool 
     if installing_now(venv):
         return (f"Stash Sense is still setting up its Python environment (first run; a few minutes). Follow the "
                 f"task \"{SETUP_TASK}\" in Stash's Tasks / log, then try again.")
-    check_python(override or sys.executable, light)  # musl or too old: say so now, not after a failed task
+    # musl without an engine URL: say what to do now (a setup could only give an engine-less plugin)
+    check_python(override or sys.executable, light and engine_url_set(plugin_input))
     started = start_setup_task(plugin_input)
     lead = "Stash Sense needs a one-time setup of its Python environment (a few minutes)."
     if started:
