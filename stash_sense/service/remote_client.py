@@ -51,7 +51,8 @@ def parse_engine_url(url: str) -> Endpoint:
         port = parts.port or 7860
     except ValueError as exc:
         raise EngineUnreachable(f"Engine URL {url!r}: {exc}") from exc
-    ca = (parse_qs(parts.query).get("ca") or [None])[0]
+    found = parse_qs(parts.query).get("ca")
+    ca = found[0] if found else None
     return Endpoint(text, parts.hostname, port, parts.scheme == "tls", ca)
 
 

@@ -69,7 +69,7 @@ def add_crops(group: dict, items: list[tuple[str, Any]]) -> dict:
     sources = dict(items)
     for person in group.get("persons") or []:
         best = person.get("best_face") or {}
-        best["crop"] = face_crop(sources.get(best.get("image")), best.get("box"))
+        best["crop"] = face_crop(sources.get(str(best.get("image"))), best.get("box"))
     return group
 
 
