@@ -69,3 +69,10 @@ def test_identify_json_reports_the_device_and_provider(capsys, monkeypatch):
     results = json.loads(capsys.readouterr().out)
     assert results[0]["faces"] and results[0]["provider"]["device"] == "openvino"
     assert results[0]["provider"]["provider"] == CPU and "OpenVINOExecutionProvider" in results[0]["provider"]["reason"]
+
+
+def test_gpu_check_says_why_it_cannot_run_on_a_cpu_only_build(capsys):
+    from bench.gpu_check import main
+
+    assert main(["--images", "8"]) == 2
+    assert "nothing to compare: no GPU execution provider" in capsys.readouterr().err
