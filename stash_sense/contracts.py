@@ -67,6 +67,7 @@ class IdentifyResult(TypedDict):
     faces: int
     errors: list[dict]
     database: dict
+    engine: dict  # {"mode", "provider": {"device", "provider", "reason"}}: where the engine ran, on what
 
 
 class ServiceError(RuntimeError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 
-from stash_sense.jobs.identify import describe_persons, suggestable
+from stash_sense.jobs.identify import describe_persons, engine_line, suggestable
 from stash_sense.library import images
 from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver
@@ -70,7 +70,8 @@ def identify_scene_target(client: StashClient, settings: Settings, journal: Jour
             "images": out["sampling"]["read"] + (1 if shot else 0), "faces": out["faces"],
             "errors": out["errors"] + [{"image": f"{t:.3f}s", "error": "frame could not be decoded"}
                                        for t in result.sampling.failed],
-            "database": version, "video": out["video"], "sampling": out["sampling"]}
+            "database": version, "video": out["video"], "sampling": out["sampling"],
+            "engine": {"mode": "local", "provider": getattr(identifier.engine, "provider", None)}}
 
 
 def _add_time(entry: dict, scene_person, video: tuple, shot: bytes | None, screenshot_name: str) -> None:
@@ -125,7 +126,7 @@ def _identify_remote(client: StashClient, settings: Settings, journal: Journal, 
     return {"target": {"type": "scene", "id": scene_id}, "persons": persons, "thresholds": thresholds,
             "images": len(done["results"]), "faces": group.get("faces", 0),
             "errors": [{"image": f"{t:.3f}s", "error": "frame could not be decoded"} for t in done["failed"]],
-            "database": version, "video": done["video"],
+            "database": version, "video": done["video"], "engine": engine_line(service),
             "sampling": {"requested": count, "read": len(done["times"]), "failed": len(done["failed"])}}
 
 

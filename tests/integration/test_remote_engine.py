@@ -49,6 +49,7 @@ def test_click_and_bulk_task_use_the_remote_engine(empty_stash, remote):
     assert out["database"] == {"version": "demo", "performers": 6} and out["images"] == 6
     assert all(p["crop"].startswith("data:image/jpeg;base64,") for p in out["persons"])  # made by the engine
     assert any("(remote)" in line for line in run.logs("i"))
+    assert out["engine"]["mode"] == "remote" and out["engine"]["provider"]["provider"] == "CPUExecutionProvider"
     before = empty_stash.links()
     bulk = empty_stash.run({"mode": "bulk_galleries"}).output
     assert bulk["added"] >= 3 and bulk["failed_galleries"] == [], bulk
