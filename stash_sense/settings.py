@@ -63,6 +63,10 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
                   "tls://gpu-box:7860. Empty: the engine runs beside Stash."),
     "engineToken": ("STRING", "Engine token",
                     "The token the engine printed when it started (also in its data folder, engine/token)."),
+    "engineStashUrl": ("STRING", "Stash URL as the engine sees it",
+                       "Where a remote engine reaches this Stash to sample scene videos, e.g. "
+                       "http://192.168.1.10:9999 (Stash in Docker: its published address). Empty: the address "
+                       "the plugin uses."),
 }
 
 
@@ -82,6 +86,7 @@ class Settings:
     low_memory: bool = False
     engine_url: str = ""  # empty: the engine runs beside Stash
     engine_token: str = ""
+    engine_stash_url: str = ""  # empty: the address the plugin reaches Stash at
 
     def thresholds(self, calibrated: dict[str, float]) -> dict[str, float]:
         """Effective auto/review thresholds: settings override the calibrated ones; review <= auto."""
@@ -165,4 +170,5 @@ def from_stash(raw: dict | None) -> Settings:
         low_memory=parse_flag(raw.get("lowMemory"), False),
         engine_url=_text(raw.get("engineUrl"), ""),
         engine_token=_text(raw.get("engineToken"), ""),
+        engine_stash_url=_text(raw.get("engineStashUrl"), ""),
     )

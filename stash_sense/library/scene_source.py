@@ -62,7 +62,9 @@ def video_source(client: StashClient, scene: dict, remote: bool = False) -> tupl
     path = file.get("path")
     if not remote and path and os.path.isfile(path) and os.access(path, os.R_OK):
         return path, None
-    return client.url_for(f"/scene/{scene['id']}/stream"), auth_headers(client)
+    stream = f"/scene/{scene['id']}/stream"
+    seen_by_engine = os.environ.get("STASH_SENSE_ENGINE_STASH_URL", "").strip().rstrip("/") if remote else ""
+    return (f"{seen_by_engine}{stream}" if seen_by_engine else client.url_for(stream)), auth_headers(client)
 
 
 def screenshot(client: StashClient, scene: dict) -> bytes | None:

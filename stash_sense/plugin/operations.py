@@ -56,6 +56,8 @@ class Context:
         if settings.engine_url:  # the remote engine (stash_sense.service.remote_engine); else Stash's env
             os.environ["STASH_SENSE_ENGINE_URL"] = settings.engine_url
             os.environ["STASH_SENSE_ENGINE_TOKEN"] = settings.engine_token
+        if settings.engine_stash_url:
+            os.environ["STASH_SENSE_ENGINE_STASH_URL"] = settings.engine_stash_url
         return settings
 
     @cached_property

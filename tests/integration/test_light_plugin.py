@@ -100,7 +100,7 @@ def test_light_plugin_runs_click_bulk_and_scenes_on_a_remote_engine(light_venv, 
                                                       "duration": 10.0}])["Blair and Powell"]
     engine = start_engine(engine_data_dir(tmp_path / "engine-data", reference_db))
     try:
-        empty_stash.configure({**engine.settings(), "sceneFrames": 12})
+        empty_stash.configure({**engine.settings(), "sceneFrames": 12, "engineStashUrl": empty_stash.server.url})
         click = run_light(light_venv, empty_stash, {"mode": "identify_gallery",
                                                     "gallery_id": empty_stash.gallery("Rumsfeld and Chirac")},
                           import_log)
