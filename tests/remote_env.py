@@ -62,13 +62,19 @@ def engine_data_dir(folder: Path, reference: Path | None) -> Path:
 
 
 def start_engine(data_dir: Path, *args: str, python: str = sys.executable, port: int = 0,
-                 timeout: float = 120) -> EngineProcess:
-    """Start the engine and wait for the settings it prints (it prints them once it accepts)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), STASH_SENSE_WORKER="0")
+                 timeout: float = 120, pythonpath: str | None = str(REPO)) -> EngineProcess:
+    """Start the engine and wait for the settings it prints (it prints them once it accepts).
+
+    ``pythonpath=None``: the package installed in ``python``'s environment, not the checkout."""
+    env = dict(os.environ, STASH_SENSE_WORKER="0")
+    env.pop("PYTHONPATH", None)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     env.pop("STASH_SENSE_DATA_DIR", None)
     proc = subprocess.Popen([python, "-m", "stash_sense", "serve", "--listen", f"127.0.0.1:{port}",
                              "--pack", "test-mbf128", "--threads", "1", "--data-dir", str(data_dir), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(REPO))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=str(REPO if pythonpath else data_dir))
     lines: list[str] = []
     ready = threading.Event()
 
