@@ -8,6 +8,7 @@ import sys
 import venv as venv_module
 
 from conftest import REPO
+from plugin_env import *  # noqa: F403  (fixture: reference_db)
 from remote_env import engine_data_dir, start_engine
 
 from stash_sense.service.remote_client import RemoteService
