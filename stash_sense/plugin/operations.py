@@ -220,7 +220,18 @@ def undo_last_run(ctx: Context) -> dict:
     return undo_last(ctx.client, ctx.journal, ctx.args.get("run_kind") or None)
 
 
+def _not_with_a_remote_engine(ctx: Context, task: str, instead: str) -> None:
+    """Database tasks act on this machine's data folder; a remote engine reads its own."""
+    ctx.settings  # noqa: B018 (read: "Engine URL" decides)
+    if engine_access.is_remote():
+        raise UserError(f"\"{task}\" installs into this machine's data folder, but the plugin uses the engine at "
+                        f"{os.environ.get('STASH_SENSE_ENGINE_URL')}, which reads its own: {instead}")
+
+
 def download_db(ctx: Context) -> dict:
+    _not_with_a_remote_engine(ctx, "Download/update face database",
+                              "run `stash-sense db download` where the engine runs (with its --data-dir as "
+                              "STASH_SENSE_DATA_DIR)")
     from stash_sense.engine.database import read_manifest
     from stash_sense.engine.packs import load_pack
     from stash_sense.engine.releases import install_release
@@ -250,6 +261,9 @@ def _download_progress() -> Callable[[int, int | None], None]:
 
 
 def enroll_local(ctx: Context) -> dict:
+    _not_with_a_remote_engine(ctx, "Build local reference from my performers",
+                              "run the task with \"Engine URL\" empty on a Stash that can run the engine, then "
+                              "copy data/local_db into the engine's data folder")
     from stash_sense.jobs.enroll import enroll_local as run
 
     return run(ctx.client, ctx.journal, ctx.settings)

@@ -55,6 +55,9 @@ def test_click_and_bulk_task_use_the_remote_engine(empty_stash, remote):
     assert bulk["added"] >= 3 and bulk["failed_galleries"] == [], bulk
     assert empty_stash.links() > before
     assert "Jacques Chirac" in empty_stash.gallery_performers("Rumsfeld and Chirac")
+    refused = empty_stash.run({"mode": "download_db"}).error  # would fill the plugin's folder, not the engine's
+    assert f"uses the engine at {engine.url}" in refused and "stash-sense db download" in refused
+    assert not databases.database_paths()
 
 
 def test_wrong_token_unreachable_engine_and_no_database_say_which_url_and_write_nothing(empty_stash, remote,
