@@ -53,6 +53,9 @@ class Context:
         if note:
             log.warning(note)
         os.environ["STASH_SENSE_MEMORY"] = "low" if settings.low_memory else "full"
+        if settings.device not in settings_mod.DEVICES:
+            raise UserError(f"Setting \"Device\": {settings.device!r} is not one of {', '.join(settings_mod.DEVICES)}")
+        os.environ["STASH_SENSE_DEVICE"] = settings.device  # the worker's build id includes it
         if settings.engine_url:  # the remote engine (stash_sense.service.remote_engine); else Stash's env
             os.environ["STASH_SENSE_ENGINE_URL"] = settings.engine_url
             os.environ["STASH_SENSE_ENGINE_TOKEN"] = settings.engine_token

@@ -8,6 +8,7 @@ import json
 
 import onnxruntime as ort
 import pytest
+from plugin_env import *  # noqa: F403  (fixtures: stash)
 
 from stash_sense.engine import onnx_session
 from stash_sense.engine.onnx_session import CPU, choose_provider, create_session
@@ -76,3 +77,15 @@ def test_gpu_check_says_why_it_cannot_run_on_a_cpu_only_build(capsys):
 
     assert main(["--images", "8"]) == 2
     assert "nothing to compare: no GPU execution provider" in capsys.readouterr().err
+
+
+def test_device_setting_reaches_the_plugins_engine_and_the_footer(stash):
+    from stash_sense import settings
+
+    assert settings.DEVICES == ("auto", *onnx_session.DEVICES)
+    stash.configure({"device": "openvino"})
+    out = stash.run({"mode": "identify_gallery", "gallery_id": stash.gallery("Rumsfeld and Chirac")}).output
+    assert out["engine"]["provider"]["device"] == "openvino" and out["engine"]["provider"]["provider"] == CPU
+    stash.configure({"device": "gpu"})
+    error = stash.run({"mode": "identify_gallery", "gallery_id": stash.gallery("Rumsfeld and Chirac")}).error
+    assert error.startswith('Setting "Device": \'gpu\' is not one of auto, cpu, cuda')
