@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 export STASH_SENSE_MODEL_DIR ?= $(SHARED)/models
 export STASH_SENSE_SHARED ?= $(SHARED)
 
-.PHONY: test bench bench-peers demo demo-ui lint lint-js requirements clean package
+.PHONY: test bench bench-peers demo demo-ui lint lint-js requirements clean package gpu-check
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ $(PEERS_STAMP): $(STAMP) requirements-peers.txt
 
 bench-peers: $(PEERS_STAMP)
 	$(BIN)/python -m bench.peers_bench $(PEERS_ARGS)
+
+# CPU vs the best GPU execution provider: images/s both ways, provider used, embeddings within 1e-3
+# cosine (README "GPU check"). Needs a GPU build of onnxruntime; never run where this is developed.
+gpu-check: $(STAMP)
+	$(BIN)/python -m bench.gpu_check $(GPU_CHECK_ARGS)
 
 # The plugin as Stash runs it, on a demo Stash seeded with LFW galleries (devtools/demo/run.py).
 demo: $(STAMP)

@@ -34,6 +34,9 @@ PLUGIN_ID = "stash_sense"
 PLUGIN_DIR = Path(__file__).resolve().parent
 REQUIREMENTS = "requirements.txt"
 REQUIREMENTS_NODEPS = "requirements-nodeps.txt"
+# The plugin side alone (no face engine): installed when the engine runs elsewhere ("Engine URL" set)
+# or when this platform has no wheels for the engine (musl: Alpine, the official Stash image).
+REQUIREMENTS_LIGHT = "requirements-light.txt"
 STAMP = ".stash-sense-stamp"
 MAKEFILE_STAMP = ".installed-stamp"  # `make` installs the same requirements (plus dev tools)
 MIN_PYTHON = (3, 11)
@@ -46,8 +49,9 @@ TASK_MODES = frozenset({SETUP_MODE, "bulk_galleries", "bulk_galleries_untagged",
                         "identify_scenes", "download_db", "enroll_local", "undo_last_run"})
 NO_MUSL = ("Stash Sense cannot run its face engine inside this Stash: its Python uses musl libc (Alpine Linux, "
            "as in the official Stash Docker image), and onnxruntime, OpenCV and Voyager publish no musl builds. "
-           "Run Stash on a glibc system (a Debian/Ubuntu-based image, Windows or macOS), or use a remote "
-           "Stash Sense engine (the \"Engine URL\" setting) where this version offers it.")
+           "Run the engine on the host or another machine (`pip install \"stash-sense[engine]\"` then "
+           "`stash-sense serve`) and set the plugin settings \"Engine URL\" and \"Engine token\"; the plugin "
+           "here then installs only its light side.")
 
 
 class BootstrapError(RuntimeError):
@@ -174,9 +178,13 @@ def requirement_lines(path: Path) -> list[str]:
     return [line for line in lines if line]
 
 
-def requirements_hash(plugin_dir: Path) -> str:
+def requirement_files(light: bool = False) -> tuple[str, ...]:
+    return (REQUIREMENTS_LIGHT,) if light else (REQUIREMENTS, REQUIREMENTS_NODEPS)
+
+
+def requirements_hash(plugin_dir: Path, light: bool = False) -> str:
     digest = hashlib.sha256()
-    for name in (REQUIREMENTS, REQUIREMENTS_NODEPS):
+    for name in requirement_files(light):
         digest.update(name.encode() + b"\0" + "\n".join(requirement_lines(plugin_dir / name)).encode() + b"\0")
     return digest.hexdigest()
 
@@ -191,19 +199,21 @@ def read_stamp(venv: Path) -> dict:
         return {}
 
 
-def write_stamp(venv: Path, plugin_dir: Path, override: str) -> None:
-    (venv / STAMP).write_text(json.dumps({"requirements": requirements_hash(plugin_dir), "python": override}))
+def write_stamp(venv: Path, plugin_dir: Path, override: str, light: bool = False) -> None:
+    (venv / STAMP).write_text(json.dumps({"requirements": requirements_hash(plugin_dir, light), "python": override,
+                                          "light": light}))
 
 
-def satisfied(venv: Path, plugin_dir: Path, override: str | None = None) -> bool:
+def satisfied(venv: Path, plugin_dir: Path, override: str | None = None, light: bool = False) -> bool:
     """The venv exists and holds the current requirements (and was made with ``override``, if given;
-    "" = the Python Stash runs)."""
+    "" = the Python Stash runs). ``light``: the plugin side is enough (a full environment is too)."""
     if not venv_python(venv).exists() or marker_path(venv).exists():
         return False
     stamp = read_stamp(venv)
     if stamp:
         same_python = override is None or stamp.get("python", "") == override
-        return stamp.get("requirements") == requirements_hash(plugin_dir) and same_python
+        wanted = {requirements_hash(plugin_dir)} | ({requirements_hash(plugin_dir, True)} if light else set())
+        return stamp.get("requirements") in wanted and same_python
     make_stamp = venv / MAKEFILE_STAMP
     if make_stamp.exists() and not override:
         newest = max((plugin_dir / n).stat().st_mtime for n in (REQUIREMENTS, REQUIREMENTS_NODEPS)
@@ -260,16 +270,46 @@ def stash_graphql(plugin_input: dict, query: str, variables: dict | None = None,
     return answer["data"]
 
 
+def saved_settings(plugin_input: dict) -> dict:
+    """The plugin's saved settings, read once per run ({} when Stash cannot be asked here)."""
+    if "_settings" not in plugin_input:
+        try:
+            data = stash_graphql(plugin_input, f'query {{ configuration {{ plugins(include: ["{PLUGIN_ID}"]) }} }}')
+            plugins = data["configuration"]["plugins"] or {}
+            plugin_input["_settings"] = plugins.get(PLUGIN_ID) or {}
+        except Exception:
+            plugin_input["_settings"] = {}  # Stash unreachable here: the plugin itself reports that clearly later
+    return plugin_input["_settings"]
+
+
 def python_override(plugin_input: dict) -> str:
     """``STASH_SENSE_PYTHON``, else the plugin's ``pythonPath`` setting, else "" (Stash's own Python)."""
     if os.environ.get("STASH_SENSE_PYTHON"):
         return os.environ["STASH_SENSE_PYTHON"]
+    return str(saved_settings(plugin_input).get("pythonPath") or "").strip()
+
+
+def engine_url_set(plugin_input: dict) -> bool:
+    return bool(os.environ.get("STASH_SENSE_ENGINE_URL") or str(saved_settings(plugin_input).get("engineUrl") or "")
+                .strip())
+
+
+def wants_light(plugin_input: dict, base_python: str) -> bool:
+    """Only the plugin side: an engine URL is set (here or in Stash's environment), or the Python is
+    musl (no engine wheels exist for it)."""
+    if engine_url_set(plugin_input):
+        return True
+    if base_python == sys.executable:  # the usual case: ask this interpreter, no subprocess per click
+        import platform
+        import sysconfig
+
+        libc = platform.libc_ver()[0]
+        return "musl" in (sysconfig.get_config_var("HOST_GNU_TYPE") or "") or (
+            sys.platform.startswith("linux") and libc != "glibc")
     try:
-        data = stash_graphql(plugin_input, f'query {{ configuration {{ plugins(include: ["{PLUGIN_ID}"]) }} }}')
-        plugins = data["configuration"]["plugins"] or {}
-        return str((plugins.get(PLUGIN_ID) or {}).get("pythonPath") or "").strip()
-    except Exception:
-        return ""  # Stash unreachable here: the plugin itself reports that clearly later
+        return interpreter_facts(base_python)[1]
+    except BootstrapError:
+        return False  # reported by check_python when the install starts
 
 
 def start_setup_task(plugin_input: dict) -> bool:
@@ -287,9 +327,12 @@ def start_setup_task(plugin_input: dict) -> bool:
 # --- installing ---------------------------------------------------------------------------------------
 
 
-def install_commands(venv: Path, plugin_dir: Path, base_python: str) -> list[list[str]]:
+def install_commands(venv: Path, plugin_dir: Path, base_python: str, light: bool = False) -> list[list[str]]:
     py = str(venv_python(venv))
     commands = [[base_python, "-m", "venv", str(venv)]]
+    if light:
+        return commands + [[py, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+                            "-r", str(plugin_dir / REQUIREMENTS_LIGHT)]]
     if requirement_lines(plugin_dir / REQUIREMENTS):
         commands.append([py, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
                          "-r", str(plugin_dir / REQUIREMENTS)])
@@ -324,14 +367,15 @@ def interpreter_facts(base_python: str) -> tuple[tuple[int, ...], bool]:
     return version, musl
 
 
-def check_python(base_python: str) -> None:
-    """The Python can build the environment: new enough, and not musl (no wheels for the engine)."""
+def check_python(base_python: str, light: bool = False) -> None:
+    """The Python can build the environment: new enough, and not musl (no wheels for the engine)
+    unless only the light plugin side is installed."""
     version, musl = interpreter_facts(base_python)
     if version < MIN_PYTHON:
         raise BootstrapError(f"Stash Sense needs Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+, but {base_python} is "
                              f"{'.'.join(map(str, version))}. Install a newer Python and set the plugin setting "
                              "\"Python path override\" to it")
-    if musl:
+    if musl and not light:
         raise BootstrapError(NO_MUSL)
 
 
@@ -349,7 +393,7 @@ def run_logged(command: list[str]) -> tuple[int, str]:
     return process.wait(), " | ".join(tail)
 
 
-def install(venv: Path, plugin_dir: Path, override: str) -> None:
+def install(venv: Path, plugin_dir: Path, override: str, light: bool = False) -> None:
     """Create the venv if needed and install the requirements; raises BootstrapError with a hint.
 
     Call with the install lock held. The marker written first and removed last tells the next
@@ -362,12 +406,12 @@ def install(venv: Path, plugin_dir: Path, override: str) -> None:
         reason = "an earlier install was interrupted" if interrupted else "its Python changed or is gone"
         log("i", f"Stash Sense: rebuilding its Python environment in {venv} ({reason})")
         shutil.rmtree(venv, ignore_errors=True)
-    commands = install_commands(venv, plugin_dir, base_python)
+    commands = install_commands(venv, plugin_dir, base_python, light)
     hint = manual_hint(commands)
     if venv_python(venv).exists():
         commands = commands[1:]
     else:
-        check_python(base_python)
+        check_python(base_python, light)
     venv.parent.mkdir(parents=True, exist_ok=True)
     marker_path(venv).write_text(str(os.getpid()))
     log("i", f"Stash Sense: preparing its Python environment in {venv} (first run or update; this can take "
@@ -381,22 +425,22 @@ def install(venv: Path, plugin_dir: Path, override: str) -> None:
             code, tail = -1, str(exc)
         if code != 0:
             raise BootstrapError(f"Installing Stash Sense's Python packages failed (exit {code}: {tail}). {hint}")
-    write_stamp(venv, plugin_dir, override)
+    write_stamp(venv, plugin_dir, override, light)
     marker_path(venv).unlink()
     log("p", "1.0")
     log("i", "Stash Sense: Python environment ready")
 
 
-def ensure_environment(venv: Path, plugin_dir: Path, override: str = "") -> None:
+def ensure_environment(venv: Path, plugin_dir: Path, override: str = "", light: bool = False) -> None:
     """Install unless ready; one installer at a time (a second starter waits, then finds it ready).
 
     ``override``: the Python to build the venv with ("" = the Python Stash runs this file with).
     """
-    if satisfied(venv, plugin_dir, override):
+    if satisfied(venv, plugin_dir, override, light):
         return
     with locked(lock_path(venv)):
-        if not satisfied(venv, plugin_dir, override):
-            install(venv, plugin_dir, override)
+        if not satisfied(venv, plugin_dir, override, light):
+            install(venv, plugin_dir, override, light)
 
 
 def installing_now(venv: Path) -> bool:
@@ -415,15 +459,15 @@ def plugin_starts(venv: Path, plugin_dir: Path) -> bool:
         return False
 
 
-def setup(venv: Path, plugin_dir: Path, override: str) -> dict:
+def setup(venv: Path, plugin_dir: Path, override: str, light: bool = False) -> dict:
     """The "Set up / repair environment" task: install, or rebuild an environment that cannot start
     the plugin; then remove a venv an older version left inside the plugin folder."""
-    ensure_environment(venv, plugin_dir, override)
+    ensure_environment(venv, plugin_dir, override, light)
     if not plugin_starts(venv, plugin_dir):
         with locked(lock_path(venv)):
             log("w", f"Stash Sense: the environment in {venv} cannot start the plugin: rebuilding it")
             shutil.rmtree(venv, ignore_errors=True)
-            install(venv, plugin_dir, override)
+            install(venv, plugin_dir, override, light)
         if not plugin_starts(venv, plugin_dir):
             raise BootstrapError(f"The environment in {venv} was rebuilt but still cannot start Stash Sense; "
                                  "see the lines above in the Stash log")
@@ -431,15 +475,16 @@ def setup(venv: Path, plugin_dir: Path, override: str) -> dict:
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
         log("i", f"Stash Sense: removed the old environment {old} from Stash's plugins folder")
-    return {"environment": str(venv), "python": str(venv_python(venv)), "ready": True}
+    return {"environment": str(venv), "python": str(venv_python(venv)), "ready": True, "light": light}
 
 
-def not_ready_answer(plugin_input: dict, venv: Path, override: str) -> str:
+def not_ready_answer(plugin_input: dict, venv: Path, override: str, light: bool = False) -> str:
     """What a click gets while the environment is missing: at once, never an install."""
     if installing_now(venv):
         return (f"Stash Sense is still setting up its Python environment (first run; a few minutes). Follow the "
                 f"task \"{SETUP_TASK}\" in Stash's Tasks / log, then try again.")
-    check_python(override or sys.executable)  # musl or too old: say so now, not after a failed task
+    # musl without an engine URL: say what to do now (a setup could only give an engine-less plugin)
+    check_python(override or sys.executable, light and engine_url_set(plugin_input))
     started = start_setup_task(plugin_input)
     lead = "Stash Sense needs a one-time setup of its Python environment (a few minutes)."
     if started:
@@ -502,14 +547,15 @@ def main() -> int:
                    "delete that folder and try again")
         return 1
     override = python_override(plugin_input)
+    light = wants_light(plugin_input, override or sys.executable)
     try:
         if mode == SETUP_MODE:
-            emit_output(setup(venv, PLUGIN_DIR, override))
+            emit_output(setup(venv, PLUGIN_DIR, override, light))
             return 0
         if mode in TASK_MODES:
-            ensure_environment(venv, PLUGIN_DIR, override)
-        elif not satisfied(venv, PLUGIN_DIR, override):
-            emit_error(not_ready_answer(plugin_input, venv, override), level="i")
+            ensure_environment(venv, PLUGIN_DIR, override, light)
+        elif not satisfied(venv, PLUGIN_DIR, override, light):
+            emit_error(not_ready_answer(plugin_input, venv, override, light), level="i")
             return 0
     except BootstrapError as exc:
         emit_error(str(exc))

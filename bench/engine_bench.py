@@ -27,7 +27,7 @@ import onnxruntime
 from bench.common import LFW, PHOTOS, QUICK_RESULTS, RESULTS
 from bench.common import TEST_PACK as PACK
 from devtools.evaluation.pairs import Pair, evaluate_pairs, read_lfw_pairs
-from stash_sense.engine import Engine, load_pack, load_rgb
+from stash_sense.engine import Engine, load_pack, load_rgb, onnx_session
 from stash_sense.engine.detector import FaceDetector
 from stash_sense.engine.packs import resolve_model
 
@@ -148,6 +148,7 @@ def run(quick: bool, repeats: int) -> dict:
     result["loadavg_after"] = loadavg()
     result["threads"] = [1, 2]
     result["bench_seconds"] = round(time.perf_counter() - started, 1)
+    result["provider"] = onnx_session.last_choice.to_dict()  # device asked for ($STASH_SENSE_DEVICE), provider used
     result["image_set"] = {
         "end_to_end": f"LFW deep-funneled pairsDevTest images (250x250, one face each): {len(images)} images"
                       + (" (quick: subset of 120 pairs)" if quick else " (all 1,000 pairs)"),

@@ -22,7 +22,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN_ID = "stash_sense"
-TOP_LEVEL = ("stash_sense.yml", "stash_sense_plugin.py", "requirements.txt", "requirements-nodeps.txt", "README.md",
+TOP_LEVEL = ("stash_sense.yml", "stash_sense_plugin.py", "requirements.txt", "requirements-nodeps.txt",
+             "requirements-light.txt", "README.md",
              "LICENSE")
 PACKAGE = "stash_sense/"
 DEV_ONLY = ("stash_sense/demo/",)  # the demo Stash is a development tool

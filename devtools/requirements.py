@@ -23,6 +23,14 @@ def wanted(pyproject: Path = REPO / "pyproject.toml") -> dict[str, str]:
     files = {
         "requirements.txt": ("The plugin and its engine (the bootstrap installs this, then requirements-nodeps.txt).",
                              project["dependencies"] + extras["engine"]),
+        "requirements-light.txt": ("The plugin side alone, for a remote engine or a musl (Alpine) Stash "
+                                   "(the bootstrap installs only this then).", project["dependencies"]),
+        "requirements-cuda.txt": ("Optional: the CUDA build of onnxruntime for `--device cuda` "
+                                  "(pip uninstall -y onnxruntime first).", extras["cuda"]),
+        "requirements-directml.txt": ("Optional: the DirectML build of onnxruntime for `--device directml` "
+                                      "(pip uninstall -y onnxruntime first).", extras["directml"]),
+        "requirements-openvino.txt": ("Optional: the OpenVINO build of onnxruntime for `--device openvino` "
+                                      "(pip uninstall -y onnxruntime first).", extras["openvino"]),
         "requirements-nodeps.txt": ("Installed with `pip install --no-deps -r` after requirements.txt.",
                                     no_deps["engine"]),
         "requirements-dev.txt": ("Tests, lint and the demo Stash (`make test`).", extras["dev"]),

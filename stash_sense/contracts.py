@@ -67,12 +67,20 @@ class IdentifyResult(TypedDict):
     faces: int
     errors: list[dict]
     database: dict
+    engine: dict  # {"mode", "provider": {"device", "provider", "reason"}}: where the engine ran, on what
 
 
 class ServiceError(RuntimeError):
     """A request the engine could not carry out (e.g. a database that does not fit the pack).
 
     Raised the same way by every service; per-image problems are reported in results instead.
+    """
+
+
+class EngineUnreachable(ServiceError):
+    """The remote engine cannot be reached or refuses this plugin (which URL, what failed).
+
+    A bulk run stops on it (resumably) instead of marking every remaining item failed.
     """
 
 
@@ -83,7 +91,8 @@ class Service(ABC):
     starts either on first use (``stash_sense.service``).
     """
 
-    mode: str = "?"  # "worker", "in-process" or "local": which one actually runs the engine
+    mode: str = "?"  # "worker", "in-process", "remote" or "local": which one actually runs the engine
+    remote: bool = False  # the engine runs elsewhere: it sees no local file, pixels travel as bytes
 
     @abstractmethod
     def identify(self, items: list[Item], progress: Progress | None = None) -> dict:
@@ -108,6 +117,11 @@ class Service(ABC):
     def database_version(self) -> str:
         """Version(s) of the databases matched against ("" when none is loaded)."""
         return " + ".join(str(db.get("version")) for db in self.info().get("databases") or [])
+
+    def pack_description(self) -> dict | None:
+        """The engine's pack signature and detector settings (keys the embedding cache), when the
+        engine is remote; None: read the pack on this machine."""
+        return None
 
     def __enter__(self) -> Service:
         return self

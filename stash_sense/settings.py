@@ -16,6 +16,7 @@ from typing import Any
 DEFAULT_SOURCE_URL = "https://api.github.com/repos/carrotwaxr/stash-sense-data/releases/latest"
 IDENTIFIED_TAG = "Stash Sense: identified"
 REVIEW_TAG = "Stash Sense: needs review"
+DEVICES = ("auto", "cpu", "cuda", "rocm", "directml", "coreml", "openvino")  # engine.onnx_session.DEVICES + auto
 DEFAULT_MAX_IMAGES = 200
 DEFAULT_SCENE_FRAMES = 60
 
@@ -58,6 +59,18 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
                   "Keep one model's search index in memory and read the other model's face vectors from "
                   "disk when scoring (the published database needs about half the memory; candidates then "
                   "come from one model's search, scored by both). For machines with little RAM."),
+    "device": ("STRING", "Device (execution provider)",
+               "auto, cpu, cuda, rocm, directml, coreml or openvino. Empty or auto: the best one the installed "
+               "onnxruntime offers, else the CPU (the modal's footer shows which ran)."),
+    "engineUrl": ("STRING", "Engine URL",
+                  "A Stash Sense engine running elsewhere (`stash-sense serve`), e.g. tcp://192.168.1.5:7860 or "
+                  "tls://gpu-box:7860. Empty: the engine runs beside Stash."),
+    "engineToken": ("STRING", "Engine token",
+                    "The token the engine printed when it started (also in its data folder, engine/token)."),
+    "engineStashUrl": ("STRING", "Stash URL as the engine sees it",
+                       "Where a remote engine reaches this Stash to sample scene videos, e.g. "
+                       "http://192.168.1.10:9999 (Stash in Docker: its published address). Empty: the address "
+                       "the plugin uses."),
 }
 
 
@@ -75,6 +88,10 @@ class Settings:
     scene_frames: int = DEFAULT_SCENE_FRAMES
     scene_markers: bool = False
     low_memory: bool = False
+    device: str = "auto"  # execution provider of the engine beside Stash (a remote engine: its --device)
+    engine_url: str = ""  # empty: the engine runs beside Stash
+    engine_token: str = ""
+    engine_stash_url: str = ""  # empty: the address the plugin reaches Stash at
 
     def thresholds(self, calibrated: dict[str, float]) -> dict[str, float]:
         """Effective auto/review thresholds: settings override the calibrated ones; review <= auto."""
@@ -156,4 +173,8 @@ def from_stash(raw: dict | None) -> Settings:
         scene_frames=_count(raw.get("sceneFrames"), DEFAULT_SCENE_FRAMES),
         scene_markers=parse_flag(raw.get("sceneMarkers"), False),
         low_memory=parse_flag(raw.get("lowMemory"), False),
+        device=_text(raw.get("device"), "auto").lower(),
+        engine_url=_text(raw.get("engineUrl"), ""),
+        engine_token=_text(raw.get("engineToken"), ""),
+        engine_stash_url=_text(raw.get("engineStashUrl"), ""),
     )

@@ -21,7 +21,8 @@ def _identify(args: argparse.Namespace) -> int:
     engine = engine_from(args)
     results = engine.analyze(args.paths)
     if args.json:
-        json.dump([r.to_dict() for r in results], sys.stdout, indent=2)
+        provider = engine.provider  # device asked for and execution provider used, on every result
+        json.dump([{**r.to_dict(), "provider": provider} for r in results], sys.stdout, indent=2)
         print()
         return 0
     for result in results:

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stash_sense.engine.onnx_session import create_session
+from stash_sense.engine.onnx_session import create_session, on_gpu
 from stash_sense.engine.recipe import Recipe, to_tensor
 
 DEFAULT_BATCH = 32
+GPU_BATCH = 256  # faces per call on a GPU provider (the production embedders have a dynamic batch)
 
 
 class Embedder:
@@ -27,6 +28,8 @@ class Embedder:
         batch_dim = model_input.shape[0]
         # Fixed-batch graphs (the test MobileFaceNet is [1,3,112,112]) are fed one crop per call.
         self.batch_size = int(batch_dim) if isinstance(batch_dim, int) and batch_dim > 0 else batch_size
+        if not (isinstance(batch_dim, int) and batch_dim > 0) and on_gpu(self.session):
+            self.batch_size = max(batch_size, GPU_BATCH)  # a GPU takes every face of a chunk of images at once
         self.dim = int(self.session.get_outputs()[0].shape[-1])
 
     def embed(self, crops: list[np.ndarray]) -> np.ndarray:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stash_sense.engine import onnx_session
 from stash_sense.engine.detector import DetectedFace, FaceDetector, UnusableImageError
 from stash_sense.engine.embedder import Embedder
 from stash_sense.engine.imageio import DEFAULT_MAX_SIDE, ImageDecodeError, load_rgb
@@ -95,6 +96,7 @@ class Engine:
             spec.name: Embedder(spec.name, resolve_model(spec.model),
                                 _with_alignment(spec.recipe, alignment), threads=1)
             for spec in self.pack.embedders}
+        self.provider = onnx_session.last_choice.to_dict()  # device asked for, provider used, why not
         self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="stash-sense")
 
     def close(self) -> None:

@@ -20,9 +20,9 @@ import numpy as np
 
 from stash_sense.engine.identify import GroupResult, Identifier
 from stash_sense.engine.persons import Person, QueryFace
+from stash_sense.engine.timeline import GAP_TOLERANCE, time_ranges  # noqa: F401 (re-exported)
 from stash_sense.engine.video import DEFAULT_FRAMES, DEFAULT_MAX_SIDE, Frame, Sampling, VideoSource, sample_frames
 
-GAP_TOLERANCE = 1.5  # samples: consecutive samples join
 SCREENSHOT = "screenshot"
 
 
@@ -93,34 +93,6 @@ def identify_scene(identifier: Identifier, video: VideoSource, frames: int = DEF
 def frame_name(time: float) -> str:
     """A frame's image name: its timestamp, unique within a scene and readable in results."""
     return f"{time:.3f}s"
-
-
-def time_ranges(samples: list[float], seen: list[float], duration: float,
-                tolerance: float = GAP_TOLERANCE) -> list[tuple[float, float]]:
-    """Ranges of the sampled times ``seen`` among all ``samples`` (see module doc).
-
-    Gaps are counted in samples, not seconds, because keyframe snapping makes the spacing uneven.
-    Each range is widened to the midpoints towards the neighbouring samples (half the typical
-    spacing past the first and last sample) and clipped to ``[0, duration]``.
-    """
-    samples = sorted(samples)
-    if not samples or not seen:
-        return []
-    spacing = float(np.median(np.diff(samples))) if len(samples) > 1 else duration
-    index = {t: i for i, t in enumerate(samples)}
-    runs: list[list[int]] = []
-    for i in sorted(index[t] for t in set(seen)):
-        if runs and i - runs[-1][1] <= tolerance:
-            runs[-1][1] = i
-        else:
-            runs.append([i, i])
-    end = duration if duration > 0 else float("inf")
-
-    def edge(i: int, step: int) -> float:
-        j = i + step
-        return (samples[i] + samples[j]) / 2 if 0 <= j < len(samples) else samples[i] + step * spacing / 2
-
-    return [(max(0.0, edge(a, -1)), min(end, edge(b, 1))) for a, b in runs]
 
 
 def _times(person: Person, by_name: dict[str, Frame]) -> list[float]:

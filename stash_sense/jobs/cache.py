@@ -40,12 +40,18 @@ def cache_path() -> Path:
     return paths.data_dir() / "embeddings.sqlite"
 
 
-def engine_fingerprint(pack_name: str) -> str:
-    """Identity of what produced cached faces: pack signature (recipes, models) + detector settings."""
-    from stash_sense.engine.packs import load_pack
+def engine_fingerprint(pack_name: str, described: dict | None = None) -> str:
+    """Identity of what produced cached faces: pack signature (recipes, models) + detector settings.
 
-    pack = load_pack(pack_name)
-    text = json.dumps({"format": FORMAT, "signature": pack.signature(), "detector": asdict(pack.detector)},
+    ``described``: the same two facts as a remote engine reports them (``Service.pack_description``);
+    None reads the pack on this machine.
+    """
+    if described is None:
+        from stash_sense.engine.packs import load_pack
+
+        pack = load_pack(pack_name)
+        described = {"signature": pack.signature(), "detector": asdict(pack.detector)}
+    text = json.dumps({"format": FORMAT, "signature": described["signature"], "detector": described["detector"]},
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from stash_sense.engine import builder
 from stash_sense.library import images
 from stash_sense.library.journal import Journal
 from stash_sense.library.performers import universal_id_for
@@ -120,6 +119,8 @@ def _enroll_batch(client: StashClient, journal: Journal, engine, batch: list[dic
                                           for s in performer.get("stash_ids") or []]}
     if not identities:
         return
+    from stash_sense.engine import builder  # numpy: not on the light side (remote engine), which never enrolls here
+
     db = builder.open_or_create(engine, databases.local_db_path())
     report = builder.enroll(engine, db, identities, records)
     for uid, new_keys in keys.items():

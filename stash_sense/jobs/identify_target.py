@@ -64,7 +64,16 @@ def identify_target(client: StashClient, settings: Settings, journal: Journal, t
              f"({time.monotonic() - started:.1f}s)")
     return {"target": {"type": target_type, "id": str(target_id)}, "persons": persons, "thresholds": thresholds,
             "images": group["images"] + len(errors), "faces": group["faces"],
-            "errors": errors + group["errors"], "database": version}
+            "errors": errors + group["errors"], "database": version, "engine": engine_line(service)}
+
+
+def engine_line(service) -> dict:
+    """Where the engine ran and on which execution provider (the modal's footer shows it)."""
+    try:
+        info = service.info()
+    except Exception:  # the answer is already complete: a footer detail never fails it
+        return {"mode": service.mode, "provider": None}
+    return {"mode": service.mode, "provider": info.get("provider")}
 
 
 def keep_suggestions(journal: Journal, target_type: str, target_id: str, persons: list, db_version: str | None) -> bool:
@@ -103,7 +112,7 @@ def describe_persons(persons: list, thresholds: Thresholds, sources: dict, resol
             "faces": entry["faces"],
             "incidental": incidental,
             "image_ids": entry["images"],
-            "crop": images.face_crop(sources.get(best["image"]), best["box"]),
+            "crop": best["crop"] if "crop" in best else images.face_crop(sources.get(best["image"]), best["box"]),
             "candidates": candidates,
         })
     return out

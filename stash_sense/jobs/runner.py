@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-from stash_sense.contracts import Service, Thresholds
+from stash_sense.contracts import EngineUnreachable, Service, Thresholds
 from stash_sense.jobs import halt
 from stash_sense.jobs.cache import EmbeddingCache, engine_fingerprint
 from stash_sense.jobs.decide import Decision, Match, decide
@@ -137,7 +137,8 @@ class Run:
 def run_items(kind: ItemKind, client: StashClient, journal: Journal, service: Service, options: BulkOptions,
               cache: EmbeddingCache | None = None, ledger: Ledger | None = None) -> dict:
     """Run (or resume) ``kind``'s job over its selected items; returns the summary."""
-    run = Run(client, journal, service, options, cache or EmbeddingCache(engine_fingerprint(options.pack)),
+    fingerprint = engine_fingerprint(options.pack, service.pack_description()) if cache is None else ""
+    run = Run(client, journal, service, options, cache or EmbeddingCache(fingerprint),
               ledger or Ledger(), kind, Summary(dry_run=options.dry_run))
     run.db_version = database_version(service)
     run.signature = options.signature(run.db_version)
@@ -207,6 +208,9 @@ def _one(run: Run, item: dict, analyse: Callable[[], Analysed]) -> None:
     item_id, label = str(item["id"]), run.kind.target.capitalize()
     try:
         line = _identify_and_write(run, item, analyse())
+    except EngineUnreachable as exc:  # the engine is gone: stop; the run stays open, the next one resumes it
+        raise EngineUnreachable(f"{exc}. The task stopped before {label.lower()} {item_id} and wrote nothing "
+                                "for it: run it again to resume") from exc
     except Exception as exc:
         run.summary.errors += 1
         run.summary.failed.append(item_id)
@@ -302,8 +306,11 @@ def _write_review(run: Run, item_id: str, decision: Decision, links: dict[str, s
     if not pending:
         return []
     thresholds = Thresholds(auto=run.options.auto, review=run.options.review)
-    persons = [{**suggestion(i, m, thresholds, resolver, on_target, analysed.crop_source(m)),
+    remote = run.service.remote
+    persons = [{**suggestion(i, m, thresholds, resolver, on_target, None if remote else analysed.crop_source(m)),
                 **analysed.review_fields(m)} for i, m in enumerate(pending)]
+    if remote:
+        _remote_crops(run, pending, analysed, persons)
     if not run.options.dry_run:
         run.journal.store_suggestions(run.kind.target, item_id, persons, run.db_version)
     tag = run.writeback.tag_id(run.options.review_tag)
@@ -311,6 +318,19 @@ def _write_review(run: Run, item_id: str, decision: Decision, links: dict[str, s
         run.writeback.add(run.kind.target, [item_id], tag_ids=[tag])
     run.summary.suggested += len(pending)
     return [f"{name_of(m)} ({m.confidence:.2f})" for m in pending]
+
+
+def _remote_crops(run: Run, pending: list[Match], analysed: Analysed, persons: list) -> None:
+    """Review crops made by the remote engine (the plugin's light side cannot decode images)."""
+    wanted = [(i, analysed.crop_source(m), (m.person.get("best_face") or {}).get("box"))
+              for i, m in enumerate(pending)]
+    wanted = [w for w in wanted if w[1] is not None and w[2]]
+    if not wanted:
+        return
+    crops = run.service.image_crops([(str(i), source) for i, source, _ in wanted],  # type: ignore[attr-defined]
+                                    [box for _, _, box in wanted])
+    for (i, _, _), crop in zip(wanted, crops):
+        persons[i]["crop"] = crop
 
 
 def _already_there(resolver: PerformerResolver, match: Match, on_target: set[str]) -> bool:

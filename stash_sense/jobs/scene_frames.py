@@ -37,9 +37,8 @@ class SceneFrames:
 
 
 def frame_name(time: float) -> str:
-    from stash_sense.engine.scenes import frame_name as name
-
-    return name(time)
+    """``engine.scenes.frame_name`` (not imported: the light side has no numpy)."""
+    return f"{time:.3f}s"
 
 
 def scene_frames(service: Any, cache: EmbeddingCache, scene: dict, source: str, headers: dict | None,
@@ -73,27 +72,37 @@ def _cached(cache: EmbeddingCache, key: str, frames: int, with_shot: bool) -> Sc
 
 def _analyse(service: Any, cache: EmbeddingCache, key: str | None, scene: dict, source: str,
              headers: dict | None, frames: int, screenshot: bytes | None) -> SceneFrames:
+    duration = (scene.get("files") or [{}])[0].get("duration")
+    if getattr(service, "remote", False):  # the engine samples Stash's stream itself
+        done = service.analyze_video(source, headers, frames, duration, screenshot)
+        results, times, video, failed = done["results"], done["times"], done["video"], done["failed"]
+    else:
+        results, times, video, failed = _analyse_here(service, source, headers, frames, duration, screenshot)
+    if key:
+        entries = {f"frame:{key}@{t:.3f}": r for t, r in zip(times, results)}
+        if screenshot:
+            entries[f"shot:{key}"] = results[-1]
+        entries[f"sampling:{key}:{frames}"] = {"times": [round(t, 3) for t in times], "video": video,
+                                               "failed": failed}
+        cache.put_many(entries)
+    return SceneFrames(results, times, video, failed, inferred=len(results))
+
+
+def _analyse_here(service: Any, source: str, headers: dict | None, frames: int, duration: float | None,
+                  screenshot: bytes | None) -> tuple[list[dict], list[float], dict, list[float]]:
+    """Decode the frames in this process and send them to the engine as lossless PNG."""
     import cv2
 
     from stash_sense.engine.video import sample_frames
 
-    files = scene.get("files") or [{}]
-    sampling = sample_frames(source, frames, headers=headers, duration=files[0].get("duration"))
+    sampling = sample_frames(source, frames, headers=headers, duration=duration)
     by_name = {frame_name(f.time): f for f in sampling.frames}
     items = [(name, _png(cv2, f.image)) for name, f in by_name.items()]
     if screenshot:
         items.append((SCREENSHOT, screenshot))
     analysed = service.analyze(items)
     results = [{**r, "image": name} for (name, _), r in zip(items, analysed)]
-    times = [f.time for f in by_name.values()]
-    if key:
-        entries = {f"frame:{key}@{t:.3f}": r for t, r in zip(times, results)}
-        if screenshot:
-            entries[f"shot:{key}"] = results[-1]
-        entries[f"sampling:{key}:{frames}"] = {"times": [round(t, 3) for t in times],
-                                               "video": sampling.info.to_dict(), "failed": sampling.failed}
-        cache.put_many(entries)
-    return SceneFrames(results, times, sampling.info.to_dict(), sampling.failed, inferred=len(items))
+    return results, [f.time for f in by_name.values()], sampling.info.to_dict(), list(sampling.failed)
 
 
 def _png(cv2: Any, rgb) -> bytes:

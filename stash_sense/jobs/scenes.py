@@ -73,7 +73,7 @@ def run_scenes(client: StashClient, journal: Journal, service: Service, options:
 
 
 def _analysed(run: Run, scene: dict) -> Analysed:
-    source, headers = video_source(run.client, scene)
+    source, headers = video_source(run.client, scene, run.service.remote)
     frames = scene_frames(run.service, run.cache, scene, source, headers, _frames(run.options),
                           screenshot(run.client, scene))
     group = run.service.identify_analyzed(frames.results) if frames.results else {"persons": [], "faces": 0}
@@ -94,7 +94,7 @@ def _review_fields(match: Match) -> dict:
 
 def _add_time_ranges(group: dict, frames: SceneFrames) -> None:
     """Each person's time ranges (engine.scenes.time_ranges over the sampled times)."""
-    from stash_sense.engine.scenes import time_ranges  # the engine package is imported on first use
+    from stash_sense.engine.timeline import time_ranges  # standard library only (light side)
 
     by_name = {f"{t:.3f}s": t for t in frames.times}
     duration = float(frames.video.get("duration") or 0.0)

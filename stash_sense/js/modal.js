@@ -36,6 +36,19 @@
     return null;
   }
 
+  // Where the engine ran and on which execution provider (asked for / used), e.g. "remote · CUDA".
+  function EngineLine(props) {
+    var e = props.engine;
+    if (!e || !e.provider) return null;
+    var used = String(e.provider.provider || "").replace("ExecutionProvider", "");
+    var title = "device " + e.provider.device + ", provider " + e.provider.provider + (e.provider.reason ? ": " + e.provider.reason : "");
+    return h(
+      "span",
+      { className: "stash-sense-engine text-muted small", title: title },
+      (e.mode ? e.mode + " · " : "") + used
+    );
+  }
+
   function Footer(props) {
     var s = props.state;
     return h(
@@ -46,6 +59,7 @@
         { className: "stash-sense-keys text-muted small d-none d-md-inline" },
         s.phase === "done" ? "↑↓ person · ←→ candidate · Enter add · Esc close" : "Esc close"
       ),
+      s.phase === "done" ? h(EngineLine, { engine: s.result && s.result.engine }) : null,
       s.phase === "done"
         ? h(
             S.Btn,

@@ -8,8 +8,6 @@ are fetched from Stash at ``/image/{id}/image`` with the plugin's session cookie
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 from collections.abc import Iterable
 
@@ -57,35 +55,14 @@ def spread(items: list, limit: int) -> list:
 
 
 def face_crop(source: str | bytes, box: list[float] | None, size: int = CROP_SIZE) -> str | None:
-    """A small JPEG of one face as a data URL (what the UI shows next to the candidates).
+    """A small JPEG of one face as a data URL (``engine.crops``: the engine's loader lines the box up)."""
+    from stash_sense.engine.crops import face_crop as crop
 
-    Decoded with the engine's own loader so the detector box lines up (EXIF rotation, size cap).
-    """
-    if not box:
-        return None
-    try:
-        from stash_sense.engine.imageio import load_rgb
-
-        rgb = load_rgb(source)
-    except Exception:
-        return None
-    return crop_rgb(rgb, box, size)
+    return crop(source, box, size)
 
 
 def crop_rgb(rgb, box: list[float], size: int = CROP_SIZE) -> str | None:
-    """A square crop around ``box`` with margin, as a JPEG data URL."""
-    from PIL import Image
+    """A square crop around ``box`` with margin, as a JPEG data URL (``engine.crops``)."""
+    from stash_sense.engine.crops import crop_rgb as crop
 
-    x1, y1, x2, y2 = box[:4]
-    side = max(x2 - x1, y2 - y1) * (1 + 2 * CROP_MARGIN)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    height, width = rgb.shape[:2]
-    left, top = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
-    right, bottom = min(width, int(cx + side / 2)), min(height, int(cy + side / 2))
-    if right <= left or bottom <= top:
-        return None
-    crop = Image.fromarray(rgb[top:bottom, left:right])
-    crop.thumbnail((size, size))
-    buffer = io.BytesIO()
-    crop.save(buffer, "JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return crop(rgb, box, size)

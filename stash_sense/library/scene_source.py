@@ -44,16 +44,22 @@ def auth_headers(client: StashClient) -> dict[str, str]:
     return client.auth_headers()
 
 
-def video_source(client: StashClient, scene: dict) -> tuple[str, dict[str, str] | None]:
-    """(path or stream URL, headers for the URL); raises StashError for a scene without a file."""
-    quiet_video_logs()
+def video_source(client: StashClient, scene: dict, remote: bool = False) -> tuple[str, dict[str, str] | None]:
+    """(path or stream URL, headers for the URL); raises StashError for a scene without a file.
+
+    ``remote``: the engine runs elsewhere and reads the stream itself (it sees none of our files).
+    """
+    if not remote:
+        quiet_video_logs()
     file = primary_file(scene)
     if not file:
         raise StashError(f"Scene {scene['id']} has no video file")
     path = file.get("path")
-    if path and os.path.isfile(path) and os.access(path, os.R_OK):
+    if not remote and path and os.path.isfile(path) and os.access(path, os.R_OK):
         return path, None
-    return client.url_for(f"/scene/{scene['id']}/stream"), auth_headers(client)
+    stream = f"/scene/{scene['id']}/stream"
+    seen_by_engine = os.environ.get("STASH_SENSE_ENGINE_STASH_URL", "").strip().rstrip("/") if remote else ""
+    return (f"{seen_by_engine}{stream}" if seen_by_engine else client.url_for(stream)), auth_headers(client)
 
 
 def screenshot(client: StashClient, scene: dict) -> bytes | None:
@@ -69,17 +75,21 @@ def screenshot(client: StashClient, scene: dict) -> bytes | None:
     return data if is_raster_image(data) else None
 
 
+RASTER_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+ISO_IMAGE_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1")
+
+
 def is_raster_image(data: bytes) -> bool:
-    """Pillow recognises the bytes as a bitmap format (JPEG, PNG, WebP, ...); SVG and HTML are not."""
-    import io
+    """The bytes start like a bitmap format (JPEG, PNG, GIF, BMP, TIFF, WebP, AVIF/HEIF); SVG and HTML do not.
 
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return bool(image.format)
-    except (UnidentifiedImageError, OSError, ValueError):
-        return False
+    By file signature rather than by decoding: the plugin's light side (remote engine) has no Pillow,
+    and the engine decodes (and reports) the picture anyway.
+    """
+    if data.startswith(RASTER_SIGNATURES):
+        return True
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return True
+    return data[4:8] == b"ftyp" and data[8:12] in ISO_IMAGE_BRANDS
 
 
 def frame_crop(video: str, headers: dict | None, info, time: float, box: list[float] | None) -> str | None:

@@ -53,6 +53,14 @@ class Context:
         if note:
             log.warning(note)
         os.environ["STASH_SENSE_MEMORY"] = "low" if settings.low_memory else "full"
+        if settings.device not in settings_mod.DEVICES:
+            raise UserError(f"Setting \"Device\": {settings.device!r} is not one of {', '.join(settings_mod.DEVICES)}")
+        os.environ["STASH_SENSE_DEVICE"] = settings.device  # the worker's build id includes it
+        if settings.engine_url:  # the remote engine (stash_sense.service.remote_engine); else Stash's env
+            os.environ["STASH_SENSE_ENGINE_URL"] = settings.engine_url
+            os.environ["STASH_SENSE_ENGINE_TOKEN"] = settings.engine_token
+        if settings.engine_stash_url:
+            os.environ["STASH_SENSE_ENGINE_STASH_URL"] = settings.engine_stash_url
         return settings
 
     @cached_property
@@ -117,7 +125,6 @@ def identify_image(ctx: Context) -> dict:
 
 def identify_scene(ctx: Context) -> dict:
     """A scene's frames; a video that cannot be read is this scene's error, in plain words."""
-    from stash_sense.engine.video import VideoError
     from stash_sense.jobs.identify_scene import identify_scene_target
 
     scene_id = arg(ctx.args, "scene_id")
@@ -125,7 +132,9 @@ def identify_scene(ctx: Context) -> dict:
     try:
         return identify_scene_target(ctx.client, ctx.settings, click_journal(ctx), scene_id,
                                      int(frames) if frames else None)
-    except VideoError as exc:
+    except Exception as exc:  # engine.video.VideoError, not imported: a remote engine's plugin has no OpenCV
+        if type(exc).__name__ != "VideoError":
+            raise
         raise UserError(f"Scene {scene_id}: cannot read its video: {exc}") from exc
 
 
@@ -234,7 +243,18 @@ def undo_last_run(ctx: Context) -> dict:
         return undo_last(ctx.client, ctx.journal, ctx.args.get("run_kind") or None)
 
 
+def _not_with_a_remote_engine(ctx: Context, task: str, instead: str) -> None:
+    """Database tasks act on this machine's data folder; a remote engine reads its own."""
+    ctx.settings  # noqa: B018 (read: "Engine URL" decides)
+    if engine_access.is_remote():
+        raise UserError(f"\"{task}\" installs into this machine's data folder, but the plugin uses the engine at "
+                        f"{os.environ.get('STASH_SENSE_ENGINE_URL')}, which reads its own: {instead}")
+
+
 def download_db(ctx: Context) -> dict:
+    _not_with_a_remote_engine(ctx, "Download/update face database",
+                              "run `stash-sense db download` where the engine runs (with its --data-dir as "
+                              "STASH_SENSE_DATA_DIR)")
     from stash_sense.engine.database import read_manifest
     from stash_sense.engine.packs import load_pack
     from stash_sense.engine.releases import install_release
@@ -264,6 +284,9 @@ def _download_progress() -> Callable[[int, int | None], None]:
 
 
 def enroll_local(ctx: Context) -> dict:
+    _not_with_a_remote_engine(ctx, "Build local reference from my performers",
+                              "run the task with \"Engine URL\" empty on a Stash that can run the engine, then "
+                              "copy data/local_db into the engine's data folder")
     from stash_sense.jobs.enroll import enroll_local as run
 
     return run(ctx.client, ctx.journal, ctx.settings)

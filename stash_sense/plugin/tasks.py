@@ -42,11 +42,10 @@ def run_gallery_task(ctx: Any, args: dict) -> dict:
     from stash_sense.jobs.galleries import run_bulk as run_job
     from stash_sense.jobs.options import from_settings
     from stash_sense.service import access as engine_access
-    from stash_sense.service import databases
     from stash_sense.service.lazy import LazyService
 
-    if not databases.database_paths():  # before loading any model: a clear message, no downloads
-        raise engine_access.NoDatabaseError(engine_access.NO_DATABASE)
+    ctx.settings  # noqa: B018 (read first: "Engine URL" decides where the engine is)
+    engine_access.require_database()  # before loading any model: a clear message, no downloads
     raw = ctx.client.plugin_settings()
     options = from_settings(ctx.settings, raw, args, engine_access.calibration_thresholds(),
                             engine_access.pack_name())
@@ -64,13 +63,11 @@ def run_scene_task(ctx: Any, args: dict) -> dict:
     from stash_sense.jobs.options import from_settings
     from stash_sense.jobs.scenes import SceneOptions, run_scenes
     from stash_sense.service import access as engine_access
-    from stash_sense.service import databases
     from stash_sense.service.lazy import LazyService
     from stash_sense.settings import parse_flag
 
-    if not databases.database_paths():
-        raise engine_access.NoDatabaseError(engine_access.NO_DATABASE)
     settings = ctx.settings
+    engine_access.require_database()
     base = from_settings(settings, ctx.client.plugin_settings(), {**args, "mode": "bulk_galleries"},
                          engine_access.calibration_thresholds(), engine_access.pack_name())
     frames = int(float(args.get("frames") or 0)) or settings.scene_frames

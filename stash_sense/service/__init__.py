@@ -17,23 +17,46 @@ Fallback reasons go to the ``stash_sense.service`` logger (stderr by default, ne
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 
-from stash_sense.contracts import Progress, Service, ServiceError
+from stash_sense.contracts import EngineUnreachable, Progress, Service, ServiceError
 from stash_sense.paths import DEFAULT_PACK
 from stash_sense.service.items import Item
 from stash_sense.service.launcher import WorkerUnavailable
 
 log = logging.getLogger("stash_sense.service")
+NO_LOCAL_ENGINE = ("This Stash Sense environment has only the plugin side (no face engine: musl/Alpine, or it was "
+                   "set up for a remote engine). Run the engine elsewhere (`pip install \"stash-sense[engine]\"`, "
+                   "`stash-sense serve`) and set the plugin settings \"Engine URL\" and \"Engine token\", or run "
+                   "the task \"Set up / repair environment\" with \"Engine URL\" empty on a glibc system.")
 
 __all__ = ["DEFAULT_PACK", "InProcessService", "Item", "Progress", "Service", "ServiceError", "WorkerClient",
-           "WorkerUnavailable", "get_service"]
+           "WorkerUnavailable", "get_service", "remote_engine"]
+
+
+def remote_engine() -> tuple[str, str] | None:
+    """(URL, token) of the remote engine when the plugin settings "Engine URL"/"Engine token" name one.
+
+    The plugin's settings reach here through ``STASH_SENSE_ENGINE_URL``/``_TOKEN`` (set per call by
+    the plugin, or in Stash's environment, e.g. a Docker compose file).
+    """
+    url = os.environ.get("STASH_SENSE_ENGINE_URL", "").strip()
+    return (url, os.environ.get("STASH_SENSE_ENGINE_TOKEN", "").strip()) if url else None
 
 
 def get_service(pack: str | None = None, threads: int = 2, *, allow_worker: bool = True) -> Service:
-    """The worker when it can run here, else the engine in this process (reason logged)."""
+    """The remote engine when one is set (never a silent local fallback), else the worker when it can
+    run here, else the engine in this process (reason logged)."""
     pack = pack or os.environ.get("STASH_SENSE_PACK") or DEFAULT_PACK
+    remote = remote_engine()
+    if remote is not None:
+        from stash_sense.service.remote_client import RemoteService
+
+        return RemoteService(*remote)
+    if importlib.util.find_spec("onnxruntime") is None:  # a light install (musl, or set up for a remote engine)
+        raise EngineUnreachable(NO_LOCAL_ENGINE)
     if allow_worker and os.environ.get("STASH_SENSE_WORKER", "1") != "0":
         from stash_sense.service.worker_client import WorkerClient
 

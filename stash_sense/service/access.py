@@ -75,6 +75,8 @@ def service() -> Service:
     Raises NoDatabaseError before anything starts when no database is installed.
     """
     global _service
+    if _service is None and is_remote():
+        _service = _remote_service()
     if _service is None:
         from stash_sense.service import databases, get_service
 
@@ -86,8 +88,42 @@ def service() -> Service:
     return _service
 
 
+def is_remote() -> bool:
+    """The plugin settings name a remote engine (``stash_sense.service.remote_engine``)."""
+    from stash_sense.service import remote_engine
+
+    return remote_engine() is not None
+
+
+def _remote_service() -> Service:
+    """The remote engine, connected and asked for its databases; NoDatabaseError when it has none."""
+    from stash_sense.service import get_service
+
+    service = get_service(pack_name())
+    if not service.info().get("performers"):
+        service.close()
+        raise NoDatabaseError(NO_DATABASE.replace("installed yet", "with any performer installed on the engine "
+                                                  "yet (install one with `stash-sense db` where the engine runs)"))
+    return service
+
+
+def require_database() -> None:
+    """Before a task loads anything: a clear NoDatabaseError when there is no database to match with."""
+    from stash_sense.service import databases
+
+    if is_remote():
+        service()
+    elif not databases.database_paths():
+        raise NoDatabaseError(NO_DATABASE)
+
+
 def database_info() -> dict:
-    """Version(s) and performer count of the installed databases, from their manifests on disk."""
+    """Version(s) and performer count of the installed databases, from their manifests on disk
+    (from the engine when it is remote)."""
+    if is_remote():
+        info = service().info()
+        versions = info.get("database_versions") or []
+        return {"version": " + ".join(versions) if versions else None, "performers": int(info["performers"])}
     from stash_sense.service import databases
 
     versions, performers = [], 0

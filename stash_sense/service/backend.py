@@ -60,6 +60,7 @@ class Backend:
     def info(self) -> dict:
         identifier = self.refresh()
         return to_plain({"pid": os.getpid(), "pack": self.engine.pack.name, "threads": self.engine.threads,
+                         "provider": getattr(self.engine, "provider", None),
                          "databases": [{"path": str(db.path), "version": db.version}
                                        for db in identifier.databases]})
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stash_sense import paths
-from stash_sense.engine.database import MEMORY_MODES, FaceDatabase, load_database
-from stash_sense.engine.packs import Pack
+
+if TYPE_CHECKING:  # numpy/voyager: the plugin's light side (remote engine) imports this module too
+    from stash_sense.engine.database import FaceDatabase
+    from stash_sense.engine.packs import Pack
 
 
 def release_root() -> Path:
@@ -34,6 +37,8 @@ def database_paths() -> list[Path]:
 def memory_mode() -> str:
     """``STASH_SENSE_MEMORY=low`` (the plugin's "Low memory" setting sets it): only the first
     embedder's search graph in memory, see ``engine.database.MEMORY_MODES``."""
+    from stash_sense.engine.database import MEMORY_MODES
+
     mode = os.environ.get("STASH_SENSE_MEMORY", "").strip().lower() or "full"
     if mode not in MEMORY_MODES:
         raise ValueError(f"STASH_SENSE_MEMORY must be one of {', '.join(MEMORY_MODES)}, not {mode!r}")
@@ -42,4 +47,6 @@ def memory_mode() -> str:
 
 def open_databases(pack: Pack) -> list[FaceDatabase]:
     """Every database usable with ``pack``; one built for another pack raises DatabaseError."""
+    from stash_sense.engine.database import load_database
+
     return [load_database(path, pack, memory_mode()) for path in database_paths()]

@@ -22,10 +22,30 @@ class LazyService(Service):
             self._service = get_service(self.pack, self.threads)
         return self._service
 
+    @property
+    def remote(self) -> bool:  # type: ignore[override]
+        from stash_sense.service import remote_engine
+
+        return remote_engine() is not None
+
     def database_version(self) -> str:
         from stash_sense.service import access
 
+        if self.remote:
+            return self._started().database_version()
         return access.database_info()["version"] or ""
+
+    def pack_description(self) -> dict | None:
+        return self._started().pack_description() if self.remote else None
+
+    def analyze_video(self, *args, **kwargs) -> dict:
+        return self._started().analyze_video(*args, **kwargs)  # type: ignore[attr-defined]
+
+    def frame_crops(self, *args, **kwargs) -> list:
+        return self._started().frame_crops(*args, **kwargs)  # type: ignore[attr-defined]
+
+    def image_crops(self, *args, **kwargs) -> list:
+        return self._started().image_crops(*args, **kwargs)  # type: ignore[attr-defined]
 
     def identify(self, items: list[Item], progress: Progress | None = None) -> dict:
         return self._started().identify(items, progress)

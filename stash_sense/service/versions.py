@@ -1,7 +1,7 @@
 """What a running worker serves, so a client can tell whether it is the worker it needs.
 
-``build_id`` changes when the code, the pack definitions, the Python, the model folder or the
-memory mode differ (a plugin update must not keep talking to an old worker).
+``build_id`` changes when the code, the pack definitions, the Python, the model folder, the
+memory mode or the device differ (a plugin update must not keep talking to an old worker).
 ``database_fingerprint`` changes when a database on disk is installed, switched, rolled back or
 enrolled into; the worker compares it before every request and reloads its databases, keeping the
 loaded models.
@@ -25,7 +25,7 @@ WORKER_CODE = ("engine", "worker", "databases.py", "paths.py", "__init__.py")
 def build_id() -> str:
     digest = hashlib.sha256()
     for part in (PROTOCOL_VERSION, __version__, sys.executable, os.environ.get("STASH_SENSE_MODEL_DIR", ""),
-                 os.environ.get("STASH_SENSE_MEMORY", "")):
+                 os.environ.get("STASH_SENSE_MEMORY", ""), os.environ.get("STASH_SENSE_DEVICE", "")):
         digest.update(f"{part}\0".encode())
     for path in _code_files():
         stat = path.stat()

@@ -11,7 +11,7 @@ import json
 import socket
 import struct
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: the remote engine (hello with token; analyze_video, crops)
 PREFIX = struct.Struct(">II")
 BLOB_LENGTH = struct.Struct(">Q")
 MAX_HEADER = 256 * 1024 * 1024  # a gallery's analysed faces as JSON stays far below this
@@ -36,12 +36,23 @@ def send_message(sock: socket.socket, header: dict, blobs: list[bytes] | tuple[b
         sock.sendall(blob)
 
 
-def recv_message(sock: socket.socket) -> tuple[dict, list[bytes]]:
-    """The next message; ``ConnectionClosed`` when the peer closed cleanly before it started."""
+class MessageTooLarge(ProtocolError):
+    """A message over the receiver's limits (the rest of it is never read)."""
+
+
+def recv_message(sock: socket.socket, max_bytes: int | None = None) -> tuple[dict, list[bytes]]:
+    """The next message; ``ConnectionClosed`` when the peer closed cleanly before it started.
+
+    ``max_bytes``: the most header + blob bytes accepted (the remote engine's request limit);
+    ``MessageTooLarge`` as soon as the announced sizes exceed it, before reading them.
+    """
     first = _recv_exact(sock, PREFIX.size, at_boundary=True)
     header_length, blob_count = PREFIX.unpack(first)
     if header_length > MAX_HEADER or blob_count > MAX_BLOBS:
-        raise ProtocolError(f"message too large ({header_length} header bytes, {blob_count} blobs)")
+        raise MessageTooLarge(f"message too large ({header_length} header bytes, {blob_count} blobs)")
+    total = header_length
+    if max_bytes is not None and total > max_bytes:
+        raise MessageTooLarge(f"request of over {total} bytes exceeds the {max_bytes} byte limit")
     try:
         header = json.loads(_recv_exact(sock, header_length))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -52,7 +63,10 @@ def recv_message(sock: socket.socket) -> tuple[dict, list[bytes]]:
     for _ in range(blob_count):
         (length,) = BLOB_LENGTH.unpack(_recv_exact(sock, BLOB_LENGTH.size))
         if length > MAX_BLOB:
-            raise ProtocolError(f"blob of {length} bytes exceeds the {MAX_BLOB} byte limit")
+            raise MessageTooLarge(f"blob of {length} bytes exceeds the {MAX_BLOB} byte limit")
+        total += length
+        if max_bytes is not None and total > max_bytes:
+            raise MessageTooLarge(f"request of over {total} bytes exceeds the {max_bytes} byte limit")
         blobs.append(_recv_exact(sock, length))
     return header, blobs
 
