@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from stash_sense.cli.library import add_library_commands
 from stash_sense.cli.main.bulk import add_bulk_commands
 from stash_sense.cli.main.db import add_db_commands
 from stash_sense.cli.main.identify import add_identify_commands
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     add_identify_commands(commands)
     add_db_commands(commands, add_engine_options, engine_from)
     add_bulk_commands(commands, add_engine_options, engine_from)
+    add_library_commands(commands)
     args = parser.parse_args(argv)
     install_terminal_logging()
     try:

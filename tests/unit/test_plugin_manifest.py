@@ -24,6 +24,8 @@ TASKS = {
     "Identify scenes": "identify_scenes",
     "Download/update face database": "download_db",
     "Build local reference from my performers": "enroll_local",
+    "Find recurring unknown people": "unknown_people",
+    "Rebuild the library face index": "library_index_rebuild",
     "Undo last bulk run": "undo_last_run",
 }
 
