@@ -108,7 +108,9 @@ def letterbox(image: np.ndarray, canvas: tuple[int, int]) -> tuple[np.ndarray, f
     """
     height, width = image.shape[:2]
     scale = min(canvas[0] / width, canvas[1] / height)
-    new_width, new_height = min(canvas[0], round(width * scale)), min(canvas[1], round(height * scale))
+    # at least one pixel: a 1x3000 strip would otherwise be resized to nothing and make cv2 raise
+    new_width = max(1, min(canvas[0], round(width * scale)))
+    new_height = max(1, min(canvas[1], round(height * scale)))
     placed = np.zeros((canvas[1], canvas[0], 3), dtype=np.uint8)
     placed[:new_height, :new_width] = cv2.resize(image, (new_width, new_height))
     return placed, new_height / height

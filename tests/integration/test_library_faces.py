@@ -76,8 +76,9 @@ def people(library: PluginStash) -> list[dict]:
 
 def test_unknown_people_named_hidden_and_recognised_next_run(library: PluginStash, monkeypatch):
     monkeypatch.setenv("STASH_SENSE_DATA_DIR", str(library.data_dir))
-    bulk = library.run({"mode": "bulk_galleries"}).output
-    assert bulk["processed"] == len(library.scenario.galleries), bulk
+    run = library.run({"mode": "bulk_galleries"})
+    bulk = run.output
+    assert bulk["processed"] == len(library.scenario.galleries), (bulk["failed_galleries"], run.logs("e"))
     assert (library.data_dir / "library_index" / "index" / "current").is_file()  # saved after the last item
 
     found = library.run({"mode": "unknown_people"}).output
