@@ -93,14 +93,27 @@ class SideTable:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('engine', ?)", (engine_id,))
 
     def replace_item(self, item_type: str, item_id: str, rows: list[FaceRow]) -> tuple[list[int], list[int]]:
-        """Replace an item's faces in one transaction; (old ids, new ids)."""
+        """Replace an item's faces in one transaction; (ids gone, ids of ``rows``).
+
+        A face analysed again (same image, cache entry and face number) keeps its id, so what the
+        user decided about it (a hidden or named unknown person) still applies after a re-run.
+        """
         with self.transaction():
-            old = [r[0] for r in self.db.execute("SELECT id FROM faces WHERE item_type = ? AND item_id = ?",
-                                                 (item_type, item_id))]
-            self.db.executemany("INSERT OR IGNORE INTO removed VALUES (?)", [(i,) for i in old])
-            self.db.execute("DELETE FROM faces WHERE item_type = ? AND item_id = ?", (item_type, item_id))
-            new = [self._insert(row) for row in rows]
-        return old, new
+            old = {(image, key, face_no): face_id for face_id, image, key, face_no in self.db.execute(
+                "SELECT id, image, cache_key, face_no FROM faces WHERE item_type = ? AND item_id = ?",
+                (item_type, item_id))}
+            ids = [self._update(old.pop(key), row) if (key := (row.image, row.cache_key, row.face_no)) in old
+                   else self._insert(row) for row in rows]
+            gone = list(old.values())
+            self.db.executemany("INSERT OR IGNORE INTO removed VALUES (?)", [(i,) for i in gone])
+            self.db.executemany("DELETE FROM faces WHERE id = ?", [(i,) for i in gone])
+        return gone, ids
+
+    def _update(self, face_id: int, row: FaceRow) -> int:
+        self.db.execute("UPDATE faces SET quality = ?, box = ?, unknown = ?, best_uid = ?, best_confidence = ?"
+                        " WHERE id = ?", (row.quality, json.dumps([round(v, 1) for v in row.box]), int(row.unknown),
+                                          row.best_uid, row.best_confidence, face_id))
+        return face_id
 
     def _insert(self, row: FaceRow) -> int:
         cursor = self.db.execute(
@@ -150,10 +163,10 @@ class SideTable:
             out.update((row[0], dict(zip(names, row))) for row in cursor)
         return out
 
-    def unknown_faces(self) -> list[tuple[int, str, str, str]]:
+    def unknown_faces(self, min_quality: float = 0.0) -> list[tuple[int, str, str, str]]:
         """(id, item type, item id, image) of every face identification matched to nobody."""
-        return self.db.execute("SELECT id, item_type, item_id, image FROM faces WHERE unknown = 1"
-                               " ORDER BY id").fetchall()
+        return self.db.execute("SELECT id, item_type, item_id, image FROM faces WHERE unknown = 1 AND quality >= ?"
+                               " ORDER BY id", (min_quality,)).fetchall()
 
     def mark_known(self, ids: list[int], universal_id: str) -> None:
         with self.transaction():

@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 K = 24  # neighbours per face in the clustering graph
 MIN_ITEMS = 2  # a person must be seen in this many galleries/scenes/images to be "recurring"
 SAMPLES = 6
+# Blurred, tiny or cut-off background faces resemble each other more than they resemble anyone
+# (see builder.ENROLL_MIN_QUALITY): across a whole library they chain strangers into one "person".
+# Only faces at least this good are grouped; in the demo library every subject face is above it,
+# while the bystanders that formed mixed pairs were at 0.0-0.31.
+MIN_QUALITY = 0.35
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS people (
@@ -64,13 +69,16 @@ def ensure_schema(index: LibraryIndex) -> None:
     index.table.db.executescript(SCHEMA)
 
 
-def find_unknown_people(index: LibraryIndex, threshold: float, k: int = K, min_items: int = MIN_ITEMS) -> Summary:
+def find_unknown_people(index: LibraryIndex, threshold: float, k: int = K, min_items: int = MIN_ITEMS,
+                        min_quality: float = MIN_QUALITY) -> Summary:
     """Cluster the unknown faces and store the recurring groups (open ones replaced, decisions kept)."""
     from stash_sense.engine.face_groups import EDGE_MARGIN, cluster_graph, knn_edges
 
     started = time.monotonic()
     ensure_schema(index)
-    rows = [r for r in index.table.unknown_faces() if r[0] in index.index]
+    named = {r[0] for r in index.table.db.execute("SELECT f.face_id FROM people_faces f JOIN people p"
+                                                  " ON p.id = f.person_id WHERE p.status = 'named'")}
+    rows = [r for r in index.table.unknown_faces(min_quality) if r[0] not in named and r[0] in index.index]
     ids = np.array([r[0] for r in rows], np.int64)
     report_progress(log, 0.05)
     clusters: list[list[int]] = []
