@@ -182,6 +182,19 @@ def add_faces(pack, path: Path, chosen: Mapping[str, list[dict]], performers: di
     return sum(len(v) for v in chosen.values())
 
 
+def forget_identity(pack, path: Path, universal_id: str) -> int:
+    """Take an identity's faces out of a database (they become null gaps, which never match)."""
+    db = load_database(Path(path), pack)
+    ids = [i for i, uid in enumerate(db.faces) if uid == universal_id]
+    if not ids and universal_id not in db.performers:
+        return 0
+    faces = [None if uid == universal_id else uid for uid in db.faces]
+    records = {uid: dict(r) for uid, r in db.performers.items() if uid != universal_id}
+    extra = {k: db.manifest[k] for k in ("sources",) if k in db.manifest}
+    _write_staged(db.path, lambda staging: write_database(staging, pack, faces, records, db.indices, extra=extra))
+    return len(ids)
+
+
 def _extend(pack, db: FaceDatabase, chosen: Mapping[str, list[dict]], performers: dict[str, dict]) -> None:
     """Append faces to ``db``'s indices and records and write it back (staged, then swapped in)."""
     faces = list(db.faces)

@@ -21,6 +21,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -217,6 +218,34 @@ def name_person(index: LibraryIndex, person_id: int, client: Any, writeback: Any
              f"{sum(len(v) for v in added.values())} item(s), {enrolled} face(s) enrolled")
     return {"id": person_id, "performer_id": performer_id, "universal_id": uid, "added": added,
             "enrolled_faces": enrolled, "journal_run_id": writeback.run_id, "dry_run": bool(writeback.dry_run)}
+
+
+def reconcile_undone(index: LibraryIndex, journal: Any, local_db: Any, pack: Any) -> list[int]:
+    """Groups whose naming run was undone are unknown again: their faces leave the local database
+    (so the next runs do not recognise a performer the user took back) and the group reopens."""
+    from stash_sense.engine.builder import forget_identity
+
+    ensure_schema(index)
+    reopened = []
+    for person_id, uid, run_id in index.table.db.execute(
+            "SELECT id, universal_id, journal_run_id FROM people WHERE status = 'named'").fetchall():
+        run = journal.db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if run is None or run[0] not in ("undone", "rolled_back"):
+            continue
+        others = index.table.db.execute("SELECT COUNT(*) FROM people WHERE status = 'named' AND universal_id = ?"
+                                        " AND id != ?", (uid, person_id)).fetchone()[0]
+        if not others and uid and Path(local_db).joinpath("manifest.json").exists():
+            forget_identity(pack, local_db, uid)
+        with index.table.transaction():
+            index.table.db.execute("UPDATE people SET status = 'open', universal_id = NULL, performer_id = NULL,"
+                                   " journal_run_id = NULL WHERE id = ?", (person_id,))
+            index.table.db.execute("UPDATE faces SET unknown = 1, best_uid = NULL, best_confidence = 0 WHERE id IN"
+                                   " (SELECT face_id FROM people_faces WHERE person_id = ?)", (person_id,))
+        reopened.append(int(person_id))
+    if reopened:
+        log.info(f"Stash Sense: naming of unknown person(s) {', '.join(map(str, reopened))} was undone; "
+                 "their faces left the local database")
+    return reopened
 
 
 def new_performer(client: Any, writeback: Any, name: str) -> dict:

@@ -55,7 +55,29 @@ def unknown_people(ctx: Any) -> dict:
     from stash_sense.jobs.unknown_people import find_unknown_people
 
     with opened_index() as index:
+        _reconcile(ctx, index)
         return find_unknown_people(index, cluster_threshold()).to_dict()
+
+
+def _reconcile(ctx: Any, index: Any) -> list[int]:
+    from stash_sense.engine.packs import load_pack
+    from stash_sense.jobs.unknown_people import reconcile_undone
+    from stash_sense.service import access as engine_access
+    from stash_sense.service import databases
+
+    reopened = reconcile_undone(index, ctx.journal, databases.local_db_path(), load_pack(engine_access.pack_name()))
+    if reopened:
+        engine_access.forget()
+    return reopened
+
+
+def after_undo(ctx: Any) -> None:
+    """An undone naming of an unknown person also takes its faces out of the local database."""
+    from stash_sense.jobs.library_index import index_folder
+
+    if (index_folder() / "faces.sqlite").exists():
+        with opened_index() as index:
+            _reconcile(ctx, index)
 
 
 def rebuild(ctx: Any) -> dict:
@@ -71,6 +93,7 @@ def unknown_people_list(ctx: Any) -> dict:
 
     status = str(ctx.args.get("status") or "open")
     with opened_index() as index:
+        _reconcile(ctx, index)
         people = list_people(index, status)
     if str(ctx.args.get("crops", "true")).lower() not in ("false", "0", "no"):
         for person in people[:int(ctx.args.get("max_people") or 50)]:

@@ -208,7 +208,9 @@ def undo_last_run(ctx: Context) -> dict:
         run = ctx.journal.last_undoable_run(ctx.args.get("run_kind"))
         log.info(f"[dry run] would undo run {run['id'] if run else None}")
         return {"run_id": run["id"] if run else None, "dry_run": True}
-    return undo_last(ctx.client, ctx.journal, ctx.args.get("run_kind") or None)
+    undone = undo_last(ctx.client, ctx.journal, ctx.args.get("run_kind") or None)
+    library_ops.after_undo(ctx)
+    return undone
 
 
 def download_db(ctx: Context) -> dict:

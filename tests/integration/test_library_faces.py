@@ -7,6 +7,7 @@ the galleries that show a database performer who is not on them yet.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,8 @@ def test_unknown_people_named_hidden_and_recognised_next_run(library: PluginStas
     assert "Silvio Berlusconi" in library.gallery_performers("Putin and Berlusconi")
     undone = library.run({"mode": "undo_last_run"}).output
     assert undone and library.links() == before and library.performer("Silvio Berlusconi") is None
+    local = json.loads((library.data_dir / "local_db" / "performers.json").read_text())
+    assert named["universal_id"] not in local  # the undone naming took its faces out of the local database
 
     # "this is performer X" with an existing performer: the next run recognises the enrolled faces
     koizumi_id = library.server.query('mutation { performerCreate(input: {name: "Junichiro Koizumi"}) { id } }'
@@ -133,14 +136,13 @@ def test_unknown_people_named_hidden_and_recognised_next_run(library: PluginStas
 
 def test_find_this_performer_everywhere_and_add(library: PluginStash, monkeypatch):
     monkeypatch.setenv("STASH_SENSE_DATA_DIR", str(library.data_dir))
-    library.configure({"autoApplyConfidence": 1.0})  # the bulk run adds nobody: everything waits
-    library.run({"mode": "bulk_galleries"})
+    library.run({"mode": "bulk_galleries", "dry_run": "true"})  # analysed and indexed, nothing added
     blair = library.performer("Tony Blair")
     found = library.run({"mode": "find_everywhere", "performer_id": blair}).output
-    titles = {library.ids["galleries"][t]: t for t in library.ids["galleries"]}
+    titles = {gallery_id: title for title, gallery_id in library.ids["galleries"].items()}
     listed = {titles[i["id"]] for i in found["items"] if i["type"] == "gallery"}
     assert listed == BLAIR_GALLERIES, found["items"]
-    assert all(i["band"] == "review" and i["images"] for i in found["items"])  # auto is 1.0 here
+    assert all(i["band"] in ("auto", "review") and i["images"] for i in found["items"])
     confidences = [i["confidence"] for i in found["items"]]
     assert confidences == sorted(confidences, reverse=True)
 
@@ -149,11 +151,11 @@ def test_find_this_performer_everywhere_and_add(library: PluginStash, monkeypatc
                          "items": [{"type": i["type"], "id": i["id"]} for i in found["items"]]}).output
     assert {titles[i] for i in added["added"]["gallery"]} == BLAIR_GALLERIES
     assert all("Tony Blair" in library.gallery_performers(t) for t in BLAIR_GALLERIES)
-    again = library.run({"mode": "find_everywhere", "performer_id": blair}).output
-    assert not again["items"]  # they have him now
+    assert not library.run({"mode": "find_everywhere", "performer_id": blair}).output["items"]  # they have him
     library.run({"mode": "undo_last_run"})
     assert library.links() == before
-    # "all above the auto threshold": with the calibrated threshold back, the confident ones only
-    library.configure({"autoApplyConfidence": None})
-    auto = library.run({"mode": "find_everywhere_add", "performer_id": blair, "above_auto": "true"}).output
-    assert 1 <= auto["items"] <= len(BLAIR_GALLERIES)
+
+    auto = {titles[i["id"]] for i in found["items"] if i["band"] == "auto"}
+    added = library.run({"mode": "find_everywhere_add", "performer_id": blair, "above_auto": "true"}).output
+    assert {titles[i] for i in added["added"].get("gallery", [])} == auto
+    assert {t for t in BLAIR_GALLERIES if "Tony Blair" in library.gallery_performers(t)} == auto
