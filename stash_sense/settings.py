@@ -54,6 +54,9 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
                   "Keep one model's search index in memory and read the other model's face vectors from "
                   "disk when scoring (the published database needs about half the memory; candidates then "
                   "come from one model's search, scored by both). For machines with little RAM."),
+    "identifyNewContent": ("BOOLEAN", "Identify new galleries and scenes",
+                           "When Stash creates galleries, scenes or images (a scan), queue them and identify them "
+                           "with the bulk rules once the scan settles."),
 }
 
 
@@ -71,6 +74,7 @@ class Settings:
     scene_frames: int = DEFAULT_SCENE_FRAMES
     scene_markers: bool = False
     low_memory: bool = False
+    identify_new_content: bool = False
 
     def thresholds(self, calibrated: dict[str, float]) -> dict[str, float]:
         """Effective auto/review thresholds: settings override the calibrated ones; review <= auto."""
@@ -128,4 +132,5 @@ def from_stash(raw: dict | None) -> Settings:
         scene_frames=_count(raw.get("sceneFrames"), DEFAULT_SCENE_FRAMES),
         scene_markers=parse_flag(raw.get("sceneMarkers"), False),
         low_memory=parse_flag(raw.get("lowMemory"), False),
+        identify_new_content=parse_flag(raw.get("identifyNewContent"), False),
     )

@@ -19,7 +19,7 @@ from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver
 from stash_sense.library.undo import rollback
 from stash_sense.library.writeback import WriteBack
-from stash_sense.plugin import library_ops
+from stash_sense.plugin import hooks, library_ops
 from stash_sense.plugin import tasks as bulk
 from stash_sense.progress import report_progress
 from stash_sense.service import access as engine_access
@@ -267,6 +267,7 @@ OPERATIONS: dict[str, Callable[[Context], Any]] = {
     "bulk_galleries_tagged": _bulk("bulk_galleries_tagged"),
     "identify_scenes": _bulk("identify_scenes"),
     **library_ops.OPERATIONS,
+    **hooks.OPERATIONS,
 }
 
 
