@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import sys
@@ -159,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-quality", action="store_true")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.scale.split(",") if s] if not args.quick else [20_000]
-    out: dict = {"pack_dim": 128, "scale": {}}
+    out: dict = {"pack_dim": 128, "scale": {}, "machine": f"{os.cpu_count()} cores, shared",
+                 "load_average_before": [round(x, 1) for x in os.getloadavg()]}
     for faces in sizes:
         out["scale"][str(faces)] = scale(faces)
         print(json.dumps(out["scale"][str(faces)]), file=sys.stderr)
@@ -182,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_quality:
         out.update(quality(args.identities if not args.quick else 30, args.per_identity,
                            args.distractors if not args.quick else 60, args.galleries))
+    out["load_average_after"] = [round(x, 1) for x in os.getloadavg()]
     target = (QUICK_RESULTS if args.quick else RESULTS) / "library_index.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(out, indent=2) + "\n")
