@@ -81,17 +81,22 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
-def lfw_library(identities: int, per_identity: int, distractors: int) -> dict:
-    """Subject-face embeddings of the chosen LFW images (cached under bench/cache)."""
+def lfw_library(identities: int, per_identity: int, distractors: int, split: str = "eval") -> dict:
+    """Subject-face embeddings of the chosen LFW images (cached under bench/cache).
+
+    ``split="tune"`` takes the next ``identities`` identities by name and the other half of the
+    single-image ones: disjoint from "eval", for choosing the library margin without seeing eval.
+    """
     CACHE.mkdir(parents=True, exist_ok=True)
-    file = CACHE / f"lfw_{identities}_{per_identity}_{distractors}_q.npz"
+    file = CACHE / f"lfw_{split}_{identities}_{per_identity}_{distractors}_q.npz"
     if file.exists():
         data = np.load(file, allow_pickle=False)
         return {k: data[k] for k in data.files}
     people = sorted(d for d in LFW.iterdir() if d.is_dir() and d.name not in DEMO)
     counts = {d: len(list(d.glob("*.jpg"))) for d in people}
-    chosen = [d for d in people if counts[d] >= 4][:identities]
-    singles = [d for d in people if counts[d] == 1][0::2][:distractors]
+    start = 0 if split == "eval" else identities
+    chosen = [d for d in people if counts[d] >= 4][start:start + identities]
+    singles = [d for d in people if counts[d] == 1][(0 if split == "eval" else 1)::2][:distractors]
     paths, labels = [], []
     for person in chosen:
         for image in sorted(person.glob("*.jpg"))[:per_identity]:
@@ -118,18 +123,41 @@ def lfw_library(identities: int, per_identity: int, distractors: int) -> dict:
     return data
 
 
-def quality(identities: int, per_identity: int, distractors: int, galleries: int) -> dict:
-    """B-cubed precision/recall of the library clustering on real LFW faces."""
+MARGINS = (0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15)
+
+
+def tune(identities: int, per_identity: int, distractors: int) -> dict:
+    """B-cubed precision/recall per library margin on the tuning split (disjoint from eval)."""
     from stash_sense.engine.calibration import load_calibration
     from stash_sense.engine.face_groups import bcubed, cluster_vectors
     from stash_sense.engine.packs import load_pack
     from stash_sense.jobs.unknown_people import MIN_QUALITY
 
+    data = lfw_library(identities, per_identity, distractors, split="tune")
+    good = data["quality"] >= MIN_QUALITY
+    calibrated = load_calibration(load_pack(TEST_PACK)).cluster_threshold
+    labels, images = [str(x) for x in data["labels"][good]], [str(x) for x in data["images"][good]]
+    sweep = {}
+    for margin in MARGINS:
+        clusters = cluster_vectors(data["vectors"][good], images, calibrated + margin)
+        sweep[str(margin)] = [round(x, 4) for x in bcubed(clusters, labels)]
+    return {"split": "tune: the next identities by name and the other half of the single-image ones",
+            "faces": len(labels), "margin_to_bcubed_precision_recall": sweep}
+
+
+def quality(identities: int, per_identity: int, distractors: int, galleries: int) -> dict:
+    """B-cubed precision/recall of the library clustering on real LFW faces."""
+    from stash_sense.engine.calibration import load_calibration
+    from stash_sense.engine.face_groups import bcubed, cluster_vectors
+    from stash_sense.engine.packs import load_pack
+    from stash_sense.jobs.unknown_people import LIBRARY_MARGIN, MIN_QUALITY, library_threshold
+
     data = lfw_library(identities, per_identity, distractors)
     good = data["quality"] >= MIN_QUALITY  # the task groups only faces this good
     excluded = int((~good).sum())
     data = {k: v[good] for k, v in data.items()}
-    threshold = load_calibration(load_pack(TEST_PACK)).cluster_threshold
+    calibrated = load_calibration(load_pack(TEST_PACK)).cluster_threshold
+    threshold = library_threshold(calibrated)
     rng = random.Random(7)
     gallery_of = [rng.randrange(galleries) for _ in data["labels"]]  # spread over many galleries
     started = time.perf_counter()
@@ -140,6 +168,7 @@ def quality(identities: int, per_identity: int, distractors: int, galleries: int
     return {"unknown_clusters_bcubed_precision": round(precision, 4),
             "unknown_clusters_bcubed_recall": round(recall, 4),
             "clustering_s": round(seconds, 2), "cluster_threshold": round(threshold, 4),
+            "calibrated_cluster_threshold": round(calibrated, 4), "library_margin": LIBRARY_MARGIN,
             "set": {"source": "LFW deep-funneled, identities with >= 4 images not used for calibration and not in "
                               "the demo database (first N by name), up to M images each, plus single-image "
                               "distractor identities; one subject face per image (ImageResult.primary_face)",
@@ -182,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                                 f"1M keys are the {n}-face measurement scaled by n log n (build), log n (update) "
                                 f"and n (memory)")
     if not args.skip_quality:
+        if not args.quick:
+            out["tuning"] = tune(args.identities, args.per_identity, args.distractors)
         out.update(quality(args.identities if not args.quick else 30, args.per_identity,
                            args.distractors if not args.quick else 60, args.galleries))
     out["load_average_after"] = [round(x, 1) for x in os.getloadavg()]
