@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from plugin_env import *  # noqa: F403  (fixtures: reference_db)
 from plugin_env import SESSION, PluginStash, install_reference
+from scene_env import seed_scenes, two_people_video
 
 from devtools.demo import scenario as demo
 from devtools.demo.server import DemoStash
@@ -134,28 +135,53 @@ def test_unknown_people_named_hidden_and_recognised_next_run(library: PluginStas
     assert "Silvio_Berlusconi" in again  # his naming was undone: still unknown
 
 
-def test_find_this_performer_everywhere_and_add(library: PluginStash, monkeypatch):
+def cli(library: PluginStash, capsys, *argv: str) -> dict:
+    """``python -m stash_sense library ...`` in this process; its JSON answer."""
+    import argparse
+
+    from stash_sense.cli.library import add_library_commands
+
+    parser = argparse.ArgumentParser()
+    add_library_commands(parser.add_subparsers(dest="command"))
+    capsys.readouterr()
+    args = parser.parse_args(["library", "--stash-url", library.server.url, "--data-dir", str(library.data_dir),
+                              *argv])
+    assert args.run(args) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_find_this_performer_everywhere_and_add(library: PluginStash, monkeypatch, capsys):
     monkeypatch.setenv("STASH_SENSE_DATA_DIR", str(library.data_dir))
+    video = two_people_video(library.tmp / "videos" / "blair_powell.mp4")
+    scene = seed_scenes(library.server.db_path, [{"title": "Blair and Powell on video", "path": str(video),
+                                                  "duration": 10.0}])["Blair and Powell on video"]
     library.run({"mode": "bulk_galleries", "dry_run": "true"})  # analysed and indexed, nothing added
+    library.run({"mode": "identify_scenes", "dry_run": "true", "frames": "12"})  # scene frames indexed too
     blair = library.performer("Tony Blair")
     found = library.run({"mode": "find_everywhere", "performer_id": blair}).output
     titles = {gallery_id: title for title, gallery_id in library.ids["galleries"].items()}
     listed = {titles[i["id"]] for i in found["items"] if i["type"] == "gallery"}
     assert listed == BLAIR_GALLERIES, found["items"]
+    assert [i["id"] for i in found["items"] if i["type"] == "scene"] == [scene]
     assert all(i["band"] in ("auto", "review") and i["images"] for i in found["items"])
     confidences = [i["confidence"] for i in found["items"]]
     assert confidences == sorted(confidences, reverse=True)
+    from_cli = cli(library, capsys, "find", "--performer-id", blair)  # the command line finds the same
+    assert [(i["id"], i["confidence"]) for i in from_cli["items"]] == [(i["id"], i["confidence"])
+                                                                      for i in found["items"]]
 
     before = library.links()
     added = library.run({"mode": "find_everywhere_add", "performer_id": blair,
                          "items": [{"type": i["type"], "id": i["id"]} for i in found["items"]]}).output
-    assert {titles[i] for i in added["added"]["gallery"]} == BLAIR_GALLERIES
+    assert {titles[i] for i in added["added"]["gallery"]} == BLAIR_GALLERIES and added["added"]["scene"] == [scene]
     assert all("Tony Blair" in library.gallery_performers(t) for t in BLAIR_GALLERIES)
     assert not library.run({"mode": "find_everywhere", "performer_id": blair}).output["items"]  # they have him
     library.run({"mode": "undo_last_run"})
     assert library.links() == before
 
-    auto = {titles[i["id"]] for i in found["items"] if i["band"] == "auto"}
+    auto = {titles[i["id"]] for i in found["items"] if i["band"] == "auto" and i["type"] == "gallery"}
     added = library.run({"mode": "find_everywhere_add", "performer_id": blair, "above_auto": "true"}).output
     assert {titles[i] for i in added["added"].get("gallery", [])} == auto
     assert {t for t in BLAIR_GALLERIES if "Tony Blair" in library.gallery_performers(t)} == auto
+    groups = cli(library, capsys, "unknown", "--list")
+    assert groups["groups"] == len(groups["people"]) >= 1  # the demo's stranger, at least
