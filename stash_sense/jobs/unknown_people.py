@@ -156,7 +156,19 @@ def describe(index: LibraryIndex, person_id: int) -> dict:
             "scenes": counts.get("scene", 0), "images": counts.get("image", 0),
             "items": [{"type": t, "id": i} for t, i in items],
             "samples": [{"item_type": f["item_type"], "item_id": f["item_id"], "image": f["image"],
-                         "box": json.loads(f["box"] or "[]"), "quality": round(f["quality"], 3)} for f in samples]}
+                         "time": _frame_time(f), "box": json.loads(f["box"] or "[]"),
+                         "quality": round(f["quality"], 3)} for f in samples]}
+
+
+def _frame_time(face: dict) -> float | None:
+    """Seconds into the video of a scene frame ("12.500s"); None for images and screenshots."""
+    image = str(face["image"])
+    if face["item_type"] != "scene" or not image.endswith("s"):
+        return None
+    try:
+        return float(image[:-1])
+    except ValueError:
+        return None
 
 
 def _places(counts: Counter) -> str:
