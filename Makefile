@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 export STASH_SENSE_MODEL_DIR ?= $(SHARED)/models
 export STASH_SENSE_SHARED ?= $(SHARED)
 
-.PHONY: test bench bench-peers demo lint lint-js requirements clean
+.PHONY: test bench bench-peers demo demo-ui lint lint-js requirements clean package
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,17 @@ bench-peers: $(PEERS_STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m devtools.demo.run
 
+# The same demo library in Stash's real web UI (../shared/stash-ui) with the plugin installed, behind a
+# reverse proxy at http://127.0.0.1:$(DEMO_UI_PORT)/stash/; prints the URLs and runs until Ctrl-C.
+DEMO_UI_PORT ?= 9999
+demo-ui: $(STAMP)
+	$(BIN)/python -m devtools.demo.ui --port $(DEMO_UI_PORT)
+
+# What Stash's plugin manager installs: dist/stash_sense.zip and the source index dist/index.yml
+# (add the folder's URL + /index.yml as a source in Stash: Settings > Plugins > Available Plugins).
+package:
+	$(PYTHON) devtools/package.py dist
+
 # ruff everywhere; mypy on the typed core (engine, contracts, service: [tool.mypy]); the import
 # layers ([tool.importlinter]); eslint on the UI (lint-js).
 lint: $(STAMP)
@@ -70,4 +81,4 @@ lint-js: $(JS_TOOLING)/node_modules/.installed-stamp
 	$(JS_TOOLING)/node_modules/.bin/eslint --config $(JS_TOOLING)/eslint.config.mjs --max-warnings 0 stash_sense/js
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache dist

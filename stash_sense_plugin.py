@@ -1,20 +1,29 @@
 """Stash Sense: the file Stash runs (``exec: [python3, {pluginDir}/stash_sense_plugin.py]``).
 
 Stash never installs a plugin's requirements, and the Python it runs may lack numpy, onnxruntime
-and the rest. So this file uses only the standard library until it has checked the environment:
-on first run it creates a virtual environment inside the plugin folder (``<plugin>/.venv``),
-installs ``requirements.txt`` (and ``requirements-nodeps.txt`` with ``--no-deps``) with progress in
-Stash's log, and re-executes itself with that environment's Python, handing over the PluginInput
-Stash wrote on stdin. Later runs find the environment ready (a stamp records what was installed)
-and go straight to it. A failed install ends with one error naming the command to run by hand.
+and the rest. So this file uses only the standard library until it has checked the environment.
+
+- Where: the plugin's virtual environment and data live beside Stash's configuration
+  (``<Stash config dir>/stash-sense/{venv,data}``), not in the plugins folder, which Stash walks on
+  every plugin reload. A data folder left inside the plugin folder by an older version is moved there.
+- Who installs: only a task (Stash runs tasks as jobs, with progress, not inside an HTTP request).
+  A click (``runPluginOperation``) that finds no environment answers at once and starts the
+  "Set up / repair environment" task; it never runs pip itself, because Stash kills the plugin
+  when the browser's request is cancelled (a reverse proxy's timeout, a closed tab).
+- Safely: one installer at a time (a lock), and an install that was interrupted (a marker left
+  behind) is rebuilt from scratch rather than trusted.
+- Then it re-executes itself with the environment's Python, handing over the PluginInput Stash
+  wrote on stdin. A failed install ends with one error naming the command to run by hand.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -28,6 +37,17 @@ REQUIREMENTS_NODEPS = "requirements-nodeps.txt"
 STAMP = ".stash-sense-stamp"
 MAKEFILE_STAMP = ".installed-stamp"  # `make` installs the same requirements (plus dev tools)
 MIN_PYTHON = (3, 11)
+HOME_NAME = "stash-sense"  # <Stash config dir>/stash-sense: beside Stash's config, outside its plugins folder
+INSTALLING = ".installing"  # suffix of the marker an install leaves until it has finished
+SETUP_MODE = "setup"
+SETUP_TASK = "Set up / repair environment"  # the manifest's task name (Stash starts tasks by name)
+# Modes Stash runs as tasks (the manifest's tasks): the only ones allowed to install.
+TASK_MODES = frozenset({SETUP_MODE, "bulk_galleries", "bulk_galleries_untagged", "bulk_galleries_tagged",
+                        "identify_scenes", "download_db", "enroll_local", "undo_last_run"})
+NO_MUSL = ("Stash Sense cannot run its face engine inside this Stash: its Python uses musl libc (Alpine Linux, "
+           "as in the official Stash Docker image), and onnxruntime, OpenCV and Voyager publish no musl builds. "
+           "Run Stash on a glibc system (a Debian/Ubuntu-based image, Windows or macOS), or use a remote "
+           "Stash Sense engine (the \"Engine URL\" setting) where this version offers it.")
 
 
 class BootstrapError(RuntimeError):
@@ -43,8 +63,8 @@ def log(level: str, message: str) -> None:
     sys.stderr.flush()
 
 
-def emit_error(message: str) -> None:
-    log("e", message)
+def emit_error(message: str, level: str = "e") -> None:
+    log(level, message)
     sys.stdout.write(json.dumps({"error": message}) + "\n")
     sys.stdout.flush()
 
@@ -52,8 +72,88 @@ def emit_error(message: str) -> None:
 # --- where things are -------------------------------------------------------------------------------
 
 
-def venv_dir(plugin_dir: Path = PLUGIN_DIR) -> Path:
-    return Path(os.environ.get("STASH_SENSE_VENV") or plugin_dir / ".venv")
+def home_dir(plugin_input: dict) -> Path | None:
+    """``STASH_SENSE_HOME``, else ``<Stash config dir>/stash-sense``; None outside Stash (no ``Dir``)."""
+    if os.environ.get("STASH_SENSE_HOME"):
+        return Path(os.environ["STASH_SENSE_HOME"])
+    stash_dir = ((plugin_input or {}).get("server_connection") or {}).get("Dir")
+    return Path(stash_dir) / HOME_NAME if stash_dir else None
+
+
+def venv_dir(plugin_dir: Path = PLUGIN_DIR, home: Path | None = None) -> Path:
+    """``STASH_SENSE_VENV``; a development checkout's ``.venv`` made by ``make``; else ``<home>/venv``."""
+    if os.environ.get("STASH_SENSE_VENV"):
+        return Path(os.environ["STASH_SENSE_VENV"])
+    dev = plugin_dir / ".venv"
+    if home is None or (dev / MAKEFILE_STAMP).exists():
+        return dev
+    return home / "venv"
+
+
+def legacy_venv(plugin_dir: Path, venv: Path) -> Path | None:
+    """The venv an older version made inside the plugin folder (not ``make``'s), if unused now."""
+    old = plugin_dir / ".venv"
+    if old.resolve() == venv.resolve() or (old / MAKEFILE_STAMP).exists() or not (old / STAMP).exists():
+        return None
+    return old
+
+
+def use_home_data(home: Path | None, plugin_dir: Path = PLUGIN_DIR, migrate: bool = False) -> None:
+    """Point the plugin at ``<home>/data`` (unless ``STASH_SENSE_DATA_DIR`` is set); with ``migrate``
+    (tasks only: moving gigabytes across file systems has no place in a click) first move there what
+    an older version kept in ``<plugin folder>/data``, which is used as is until then."""
+    if home is None or os.environ.get("STASH_SENSE_DATA_DIR"):
+        return
+    target = home / "data"
+    old = plugin_dir / "data"
+    leftovers = [p for p in old.iterdir() if p.name != "README.md"] if old.is_dir() else []
+    if leftovers and not migrate:
+        os.environ["STASH_SENSE_DATA_DIR"] = str(old)
+        return
+    os.environ["STASH_SENSE_DATA_DIR"] = str(target)
+    if not leftovers:
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    with locked(home / "migrate.lock"):
+        for item in leftovers:
+            if item.exists() and not (target / item.name).exists():
+                shutil.move(str(item), str(target / item.name))
+        if not any(old.iterdir()):
+            old.rmdir()
+    log("i", f"Stash Sense: moved its data from {old} to {target} (out of Stash's plugins folder, which Stash "
+             "scans on every plugin reload)")
+
+
+class locked:
+    """An exclusive lock on a file, held for a ``with`` block (a no-op where ``fcntl`` is missing)."""
+
+    def __init__(self, path: Path, wait: bool = True):
+        self.path, self.wait, self.file = path, wait, None
+
+    def __enter__(self) -> bool:
+        """True when held; False when ``wait=False`` and another process holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "w")
+        try:
+            import fcntl
+        except ImportError:  # Windows: no flock; a second concurrent first run is unlikely
+            return True
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return False
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()  # closing releases the lock
+
+
+def lock_path(venv: Path) -> Path:
+    return venv.parent / (venv.name + ".lock")
+
+
+def marker_path(venv: Path) -> Path:
+    return venv.parent / (venv.name + INSTALLING)
 
 
 def venv_python(venv: Path) -> Path:
@@ -98,7 +198,7 @@ def write_stamp(venv: Path, plugin_dir: Path, override: str) -> None:
 def satisfied(venv: Path, plugin_dir: Path, override: str | None = None) -> bool:
     """The venv exists and holds the current requirements (and was made with ``override``, if given;
     "" = the Python Stash runs)."""
-    if not venv_python(venv).exists():
+    if not venv_python(venv).exists() or marker_path(venv).exists():
         return False
     stamp = read_stamp(venv)
     if stamp:
@@ -115,27 +215,59 @@ def satisfied(venv: Path, plugin_dir: Path, override: str | None = None) -> bool
 # --- the python path override (plugin setting, read from Stash with the stdlib) ----------------------
 
 
-def python_override(plugin_input: dict) -> str:
-    """``STASH_SENSE_PYTHON``, else the plugin's ``pythonPath`` setting, else "" (Stash's own Python)."""
-    if os.environ.get("STASH_SENSE_PYTHON"):
-        return os.environ["STASH_SENSE_PYTHON"]
+def stash_url(conn: dict) -> str:
+    """``<scheme>://<host>:<port>`` of the Stash that started us: an any-address becomes loopback,
+    an IPv6 literal gets brackets (Stash sends where it listens: ``0.0.0.0``, ``::``, ``::1``...)."""
+    host = str(conn.get("Host") or "localhost").strip().strip("[]")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "localhost"}.get(host, host)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{conn.get('Scheme') or 'http'}://{host}:{conn.get('Port') or 9999}"
+
+
+def stash_graphql(plugin_input: dict, query: str, variables: dict | None = None, timeout: float = 5) -> dict:
+    """One GraphQL request to Stash with the plugin's credentials; ``data`` or an exception."""
     conn = plugin_input.get("server_connection") or {}
-    host = conn.get("Host") or "localhost"
-    host = "127.0.0.1" if host == "0.0.0.0" else host
-    url = f"{conn.get('Scheme') or 'http'}://{host}:{conn.get('Port') or 9999}/graphql"
-    body = json.dumps({"query": f'query {{ configuration {{ plugins(include: ["{PLUGIN_ID}"]) }} }}'}).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(stash_url(conn) + "/graphql", data=body,
+                                     headers={"Content-Type": "application/json"})
     cookie = (conn.get("SessionCookie") or {}).get("Value")
     if cookie:
         request.add_header("Cookie", f"session={cookie}")
     if conn.get("ApiKey"):
         request.add_header("ApiKey", conn["ApiKey"])
+    # Stash on loopback with its own certificate: its name cannot match 127.0.0.1 / ::1
+    loopback = stash_url(conn).split("://", 1)[1].rsplit(":", 1)[0] in ("127.0.0.1", "[::1]", "localhost")
+    context = ssl._create_unverified_context() if conn.get("Scheme") == "https" and loopback else None
+    with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+        answer = json.load(response)
+    if answer.get("errors"):
+        raise RuntimeError("; ".join(str(e.get("message", e)) for e in answer["errors"]))
+    return answer["data"]
+
+
+def python_override(plugin_input: dict) -> str:
+    """``STASH_SENSE_PYTHON``, else the plugin's ``pythonPath`` setting, else "" (Stash's own Python)."""
+    if os.environ.get("STASH_SENSE_PYTHON"):
+        return os.environ["STASH_SENSE_PYTHON"]
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            plugins = json.load(response)["data"]["configuration"]["plugins"] or {}
+        data = stash_graphql(plugin_input, f'query {{ configuration {{ plugins(include: ["{PLUGIN_ID}"]) }} }}')
+        plugins = data["configuration"]["plugins"] or {}
         return str((plugins.get(PLUGIN_ID) or {}).get("pythonPath") or "").strip()
     except Exception:
         return ""  # Stash unreachable here: the plugin itself reports that clearly later
+
+
+def start_setup_task(plugin_input: dict) -> bool:
+    """Queue the "Set up / repair environment" task in Stash (what its Tasks page does); False if refused."""
+    try:
+        stash_graphql(plugin_input, "mutation StashSenseSetup($id: ID!, $task: String) "
+                                    "{ runPluginTask(plugin_id: $id, task_name: $task) }",
+                      {"id": PLUGIN_ID, "task": SETUP_TASK})
+        return True
+    except Exception as exc:
+        log("w", f"Stash Sense: could not start the task {SETUP_TASK!r}: {exc}")
+        return False
 
 
 # --- installing ---------------------------------------------------------------------------------------
@@ -161,18 +293,32 @@ def manual_hint(commands: list[list[str]]) -> str:
     return "Run this by hand, then try again:\n  " + " && ".join(_shell(c) for c in commands)
 
 
-def check_python_version(base_python: str) -> None:
+def interpreter_facts(base_python: str) -> tuple[tuple[int, ...], bool]:
+    """(version, uses musl libc) of the Python the venv would be made from, asked of that Python."""
+    probe = ("import platform, sys, sysconfig; print('%d %d' % sys.version_info[:2]); "
+             "print(sysconfig.get_config_var('HOST_GNU_TYPE') or ''); print(sys.platform); "
+             "print(platform.libc_ver()[0])")
     try:
-        out = subprocess.run([base_python, "-c", "import sys; print('%d %d' % sys.version_info[:2])"],
-                             capture_output=True, text=True, timeout=60)
-        version = tuple(int(v) for v in out.stdout.split())
+        out = subprocess.run([base_python, "-c", probe], capture_output=True, text=True, timeout=60)
+        lines = out.stdout.splitlines() + ["", "", "", ""]
+        version = tuple(int(v) for v in lines[0].split())
     except (OSError, ValueError, subprocess.SubprocessError):
         raise BootstrapError(f"Cannot run Python at {base_python!r}: set the plugin setting "
                              "\"Python path override\" to a Python 3.11+ executable") from None
+    host_type, platform_name, libc = lines[1], lines[2], lines[3]
+    musl = "musl" in host_type or (platform_name.startswith("linux") and libc != "glibc")
+    return version, musl
+
+
+def check_python(base_python: str) -> None:
+    """The Python can build the environment: new enough, and not musl (no wheels for the engine)."""
+    version, musl = interpreter_facts(base_python)
     if version < MIN_PYTHON:
         raise BootstrapError(f"Stash Sense needs Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+, but {base_python} is "
                              f"{'.'.join(map(str, version))}. Install a newer Python and set the plugin setting "
                              "\"Python path override\" to it")
+    if musl:
+        raise BootstrapError(NO_MUSL)
 
 
 def run_logged(command: list[str]) -> tuple[int, str]:
@@ -190,18 +336,26 @@ def run_logged(command: list[str]) -> tuple[int, str]:
 
 
 def install(venv: Path, plugin_dir: Path, override: str) -> None:
-    """Create the venv if needed and install the requirements; raises BootstrapError with a hint."""
+    """Create the venv if needed and install the requirements; raises BootstrapError with a hint.
+
+    Call with the install lock held. The marker written first and removed last tells the next
+    installer that this one was interrupted (killed mid-pip), so that venv is rebuilt, not trusted.
+    """
     base_python = override or sys.executable
     changed = venv_python(venv).exists() and read_stamp(venv).get("python", override) != override
-    if changed or (venv.exists() and not venv_python(venv).exists()):
-        log("i", f"Stash Sense: rebuilding its Python environment in {venv} (its Python changed or is gone)")
+    interrupted = marker_path(venv).exists()
+    if changed or interrupted or (venv.exists() and not venv_python(venv).exists()):
+        reason = "an earlier install was interrupted" if interrupted else "its Python changed or is gone"
+        log("i", f"Stash Sense: rebuilding its Python environment in {venv} ({reason})")
         shutil.rmtree(venv, ignore_errors=True)
     commands = install_commands(venv, plugin_dir, base_python)
     hint = manual_hint(commands)
     if venv_python(venv).exists():
         commands = commands[1:]
     else:
-        check_python_version(base_python)
+        check_python(base_python)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    marker_path(venv).write_text(str(os.getpid()))
     log("i", f"Stash Sense: preparing its Python environment in {venv} (first run or update; this can take "
              "a few minutes and happens once)")
     for step, command in enumerate(commands):
@@ -214,27 +368,69 @@ def install(venv: Path, plugin_dir: Path, override: str) -> None:
         if code != 0:
             raise BootstrapError(f"Installing Stash Sense's Python packages failed (exit {code}: {tail}). {hint}")
     write_stamp(venv, plugin_dir, override)
+    marker_path(venv).unlink()
     log("p", "1.0")
     log("i", "Stash Sense: Python environment ready")
 
 
 def ensure_environment(venv: Path, plugin_dir: Path, override: str = "") -> None:
-    """Install unless ready; one installer at a time (two Stash clicks must not both run pip).
+    """Install unless ready; one installer at a time (a second starter waits, then finds it ready).
 
     ``override``: the Python to build the venv with ("" = the Python Stash runs this file with).
     """
     if satisfied(venv, plugin_dir, override):
         return
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / (venv.name + ".lock"), "w") as lock:
-        try:
-            import fcntl
-
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        except ImportError:  # Windows: no flock; a second concurrent first run is unlikely
-            pass
+    with locked(lock_path(venv)):
         if not satisfied(venv, plugin_dir, override):
             install(venv, plugin_dir, override)
+
+
+def installing_now(venv: Path) -> bool:
+    """Another process holds the install lock (a setup is running)."""
+    with locked(lock_path(venv), wait=False) as held:
+        return not held
+
+
+def plugin_starts(venv: Path, plugin_dir: Path) -> bool:
+    """The environment can import the plugin (what "repair" checks beyond the stamp)."""
+    env = dict(os.environ, PYTHONPATH=str(plugin_dir))
+    try:
+        return subprocess.run([str(venv_python(venv)), "-c", "import stash_sense.plugin.main"], cwd=plugin_dir,
+                              env=env, capture_output=True, timeout=300, stdin=subprocess.DEVNULL).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def setup(venv: Path, plugin_dir: Path, override: str) -> dict:
+    """The "Set up / repair environment" task: install, or rebuild an environment that cannot start
+    the plugin; then remove a venv an older version left inside the plugin folder."""
+    ensure_environment(venv, plugin_dir, override)
+    if not plugin_starts(venv, plugin_dir):
+        with locked(lock_path(venv)):
+            log("w", f"Stash Sense: the environment in {venv} cannot start the plugin: rebuilding it")
+            shutil.rmtree(venv, ignore_errors=True)
+            install(venv, plugin_dir, override)
+        if not plugin_starts(venv, plugin_dir):
+            raise BootstrapError(f"The environment in {venv} was rebuilt but still cannot start Stash Sense; "
+                                 "see the lines above in the Stash log")
+    old = legacy_venv(plugin_dir, venv)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+        log("i", f"Stash Sense: removed the old environment {old} from Stash's plugins folder")
+    return {"environment": str(venv), "python": str(venv_python(venv)), "ready": True}
+
+
+def not_ready_answer(plugin_input: dict, venv: Path, override: str) -> str:
+    """What a click gets while the environment is missing: at once, never an install."""
+    if installing_now(venv):
+        return (f"Stash Sense is still setting up its Python environment (first run; a few minutes). Follow the "
+                f"task \"{SETUP_TASK}\" in Stash's Tasks / log, then try again.")
+    check_python(override or sys.executable)  # musl or too old: say so now, not after a failed task
+    started = start_setup_task(plugin_input)
+    lead = "Stash Sense needs a one-time setup of its Python environment (a few minutes)."
+    if started:
+        return f"{lead} The task \"{SETUP_TASK}\" has been started: try again when it has finished."
+    return f"{lead} Run the task \"{SETUP_TASK}\" (Settings > Tasks > Plugin Tasks), then try again."
 
 
 # --- re-exec ----------------------------------------------------------------------------------------
@@ -257,29 +453,50 @@ def exec_in(venv: Path, stdin_data: bytes) -> None:
     os.execve(python, [python, str(Path(__file__).resolve())], env)
 
 
-def run_plugin() -> int:
+def run_plugin(stdin_data: bytes | None = None) -> int:
     sys.path.insert(0, str(PLUGIN_DIR))
+    if stdin_data is not None:  # already read here: hand it to the plugin's reader
+        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin_data), encoding="utf-8")
     from stash_sense.plugin.main import main as plugin_main
 
     return plugin_main()
 
 
+def emit_output(output: object) -> None:
+    sys.stdout.write(json.dumps({"output": output}) + "\n")
+    sys.stdout.flush()
+
+
 def main() -> int:
-    venv = venv_dir()
-    if running_in(venv) or os.environ.get("STASH_SENSE_SKIP_BOOTSTRAP"):
+    if os.environ.get("STASH_SENSE_SKIP_BOOTSTRAP"):
         return run_plugin()
-    if os.environ.get("STASH_SENSE_BOOTSTRAPPED"):
-        emit_error(f"Stash Sense re-started itself with {venv_python(venv)} but is not running in {venv}; "
-                   "delete that folder and try again")
-        return 1
     stdin_data = sys.stdin.buffer.read()
     try:
         plugin_input = json.loads(stdin_data or b"{}")
     except ValueError:
         plugin_input = {}
-    override = python_override(plugin_input if isinstance(plugin_input, dict) else {})
+    plugin_input = plugin_input if isinstance(plugin_input, dict) else {}
+    args = plugin_input.get("args")
+    mode = str(args.get("mode") or "") if isinstance(args, dict) else ""  # the plugin itself refuses bad args
+    home = home_dir(plugin_input)
+    use_home_data(home, migrate=mode in TASK_MODES)
+    venv = venv_dir(PLUGIN_DIR, home)
+    if running_in(venv) and mode != SETUP_MODE:
+        return run_plugin(stdin_data)
+    if os.environ.get("STASH_SENSE_BOOTSTRAPPED"):
+        emit_error(f"Stash Sense re-started itself with {venv_python(venv)} but is not running in {venv}; "
+                   "delete that folder and try again")
+        return 1
+    override = python_override(plugin_input)
     try:
-        ensure_environment(venv, PLUGIN_DIR, override)
+        if mode == SETUP_MODE:
+            emit_output(setup(venv, PLUGIN_DIR, override))
+            return 0
+        if mode in TASK_MODES:
+            ensure_environment(venv, PLUGIN_DIR, override)
+        elif not satisfied(venv, PLUGIN_DIR, override):
+            emit_error(not_ready_answer(plugin_input, venv, override), level="i")
+            return 0
     except BootstrapError as exc:
         emit_error(str(exc))
         return 1

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stash_sense.cli.main.main import install_terminal_logging
-from stash_sense.cli.main.options import add_engine_options, engine_from
-
 from devtools.eval import add_eval_commands
+from stash_sense.cli.main import install_terminal_logging
+from stash_sense.cli.options import add_engine_options, engine_from
 
 
 def main(argv: list[str] | None = None) -> int:

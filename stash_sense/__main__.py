@@ -1,3 +1,3 @@
-from stash_sense.cli.main.main import main
+from stash_sense.cli.main import main
 
 raise SystemExit(main())

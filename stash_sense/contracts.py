@@ -15,6 +15,9 @@ from typing import TypedDict
 
 Item = tuple[str, bytes | str | Path]  # (name, image bytes or a path to the image file)
 Progress = Callable[[int], None]  # called with the number of images analysed so far
+# Same words as stash_sense.engine.index_file.DAMAGED (a test checks); not imported from there
+# because the plugin's light paths must not import the engine package.
+DAMAGED_DATABASE = "the face database is damaged: run Verify / download again"
 
 
 class Thresholds(TypedDict):

@@ -10,6 +10,9 @@ import os
 from pathlib import Path
 
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
+# The model pack used when none is chosen. Here, at the bottom of the layers, so the plugin's light
+# paths (service client, settings) name it without importing the engine package.
+DEFAULT_PACK = "stash-sense-v1"
 
 
 def data_dir() -> Path:

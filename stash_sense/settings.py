@@ -2,6 +2,10 @@
 
 Stash stores only the settings a user saved (absent keys are simply missing), so every value has
 its default here. Confidence thresholds left empty fall back to the model pack's calibration.
+
+Two rules come from how Stash's settings page saves and shows values:
+- a NUMBER is saved with ``parseInt`` ("0.95" is stored as 0), so thresholds are whole percentages;
+- an unset BOOLEAN is shown as off, so every boolean here means "on = differs from the default".
 """
 
 from __future__ import annotations
@@ -17,21 +21,21 @@ DEFAULT_SCENE_FRAMES = 60
 
 # Setting key -> (type, display name, description). The manifest test checks stash_sense.yml against this.
 SETTINGS: dict[str, tuple[str, str, str]] = {
-    "autoApplyConfidence": ("NUMBER", "Auto-apply confidence",
-                            "0-1 (or a percentage). Bulk tasks add a performer at or above this confidence. "
-                            "Empty: the model pack's calibrated value (about 99% precision)."),
-    "reviewConfidence": ("NUMBER", "Review confidence",
-                         "0-1 (or a percentage). Between this and auto-apply a match is stored for review and "
-                         "the gallery tagged for review. Empty: the calibrated value."),
+    "autoApplyConfidence": ("NUMBER", "Auto-apply confidence (%)",
+                            "Whole percentage, 1-100 (e.g. 95). Bulk tasks add a performer at or above this "
+                            "confidence. Empty or 0: the model pack's calibrated value (about 99% precision)."),
+    "reviewConfidence": ("NUMBER", "Review confidence (%)",
+                         "Whole percentage, 1-100 (e.g. 80). Between this and auto-apply a match is stored for "
+                         "review and the gallery tagged for review. Empty or 0: the calibrated value."),
     "databaseSourceUrl": ("STRING", "Face database source URL",
                           "GitHub releases API URL, a direct .zip URL or a local .zip path used by "
                           "\"Download/update face database\". Empty: the published Stash Sense database."),
     "pythonPath": ("STRING", "Python path override",
-                   "Python 3.11+ used to create the plugin's own environment (<plugin folder>/.venv). "
+                   "Python 3.11+ used to create the plugin's own environment (<Stash config folder>/stash-sense/venv). "
                    "Empty: the Python that Stash runs."),
-    "createPerformers": ("BOOLEAN", "Create missing performers",
-                         "Create a performer from its stash-box entry when an identified person is not in "
-                         "your library yet (otherwise only existing performers are linked)."),
+    "linkExistingOnly": ("BOOLEAN", "Link existing performers only",
+                         "Never create a performer: an identified person who is not in your library yet is "
+                         "not added (off: the performer is created from its stash-box entry)."),
     "identifiedTagName": ("STRING", "Identified tag name", f"Tag added to what Stash Sense tagged. "
                           f"Empty: \"{IDENTIFIED_TAG}\"."),
     "reviewTagName": ("STRING", "Needs-review tag name", f"Tag added to galleries with matches to review. "
@@ -66,7 +70,7 @@ class Settings:
     review_confidence: float | None = None
     database_source_url: str = DEFAULT_SOURCE_URL
     python_path: str = ""
-    create_performers: bool = True
+    create_performers: bool = True  # the inverse of "Link existing performers only"
     identified_tag: str = IDENTIFIED_TAG
     review_tag: str = REVIEW_TAG
     dry_run: bool = False
@@ -84,14 +88,20 @@ class Settings:
 
 
 def _fraction(value: Any) -> float | None:
-    """0-1, or a percentage (e.g. 95) from users who think in percent; empty/invalid -> None."""
+    """A whole percentage (95 -> 0.95); empty, 0 or invalid -> None (the calibrated value).
+
+    A non-whole value below 1 (e.g. 0.95, as the manifest asked for before thresholds became
+    percentages, or as ``configurePlugin`` can still store it) is read as the fraction it was.
+    """
     try:
         number = float(value)
     except (TypeError, ValueError):
         return None
     if number <= 0:
         return None
-    return min(number / 100.0 if number > 1 else number, 1.0)
+    if number < 1:
+        return number
+    return min(number, 100.0) / 100.0
 
 
 def _text(value: Any, default: str) -> str:
@@ -116,6 +126,24 @@ def _count(value: Any, default: int) -> int:
     return number if number > 0 else default
 
 
+def _create_performers(raw: dict) -> bool:
+    """On unless "Link existing performers only" is on; a ``createPerformers: false`` saved by an
+    older version (when the setting had the opposite meaning) still means "link only"."""
+    if raw.get("linkExistingOnly") not in (None, ""):
+        return not parse_flag(raw.get("linkExistingOnly"), False)
+    return parse_flag(raw.get("createPerformers"), True)
+
+
+def zero_threshold_note(raw: dict | None) -> str | None:
+    """A saved threshold of 0 is what Stash stores for a typed fraction ("0.95" -> 0): say so."""
+    names = [SETTINGS[k][1] for k in ("autoApplyConfidence", "reviewConfidence")
+             if str((raw or {}).get(k, "")).strip() in ("0", "0.0")]
+    if not names:
+        return None
+    return (f"Stash Sense: {' and '.join(names)} saved as 0, so the calibrated value is used; Stash keeps only "
+            "whole numbers there: enter a percentage such as 95")
+
+
 def from_stash(raw: dict | None) -> Settings:
     """Settings from ``configuration.plugins[stash_sense]`` (``{}`` until the user saves them)."""
     raw = raw or {}
@@ -124,7 +152,7 @@ def from_stash(raw: dict | None) -> Settings:
         review_confidence=_fraction(raw.get("reviewConfidence")),
         database_source_url=_text(raw.get("databaseSourceUrl"), DEFAULT_SOURCE_URL),
         python_path=_text(raw.get("pythonPath"), ""),
-        create_performers=parse_flag(raw.get("createPerformers"), True),
+        create_performers=_create_performers(raw),
         identified_tag=_text(raw.get("identifiedTagName"), IDENTIFIED_TAG),
         review_tag=_text(raw.get("reviewTagName"), REVIEW_TAG),
         dry_run=parse_flag(raw.get("dryRun"), False),

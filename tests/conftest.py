@@ -48,3 +48,17 @@ def isolated_data_dir(tmp_path, monkeypatch):
     # worker itself, and one plugin test, switch it back on).
     monkeypatch.setenv("STASH_SENSE_WORKER", "0")
     return tmp_path / "data"
+
+
+_STARTED = __import__("time").time()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """../shared is read-only data: a test that writes into it (one once overwrote an LFW photo
+    with a 3000x1 strip, and every later run met that "hostile" photo) fails the whole run."""
+    if not DATASETS.is_dir():
+        return
+    written = [p for p in DATASETS.rglob("*") if p.is_file() and p.stat().st_mtime > _STARTED]
+    if written:
+        print(f"\ntests wrote into ../shared: {[str(p) for p in written[:5]]}")
+        session.exitstatus = 1

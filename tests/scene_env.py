@@ -13,7 +13,7 @@ from bench.scene_videos import Appearance, SceneSpec, range_iou, write_scene
 from devtools.demo.scenario import lfw_dir
 from devtools.demo.seed import seed
 
-__all__ = ["BLAIR", "POWELL", "TRUTH", "range_iou", "seed_scenes", "two_people_video"]
+__all__ = ["BLAIR", "POWELL", "TRUTH", "range_iou", "seed_scenes", "two_people_video", "webm_two_people_video"]
 
 BLAIR, POWELL = "Tony Blair", "Colin Powell"
 TRUTH = {BLAIR: [(0.0, 4.0)], POWELL: [(3.0, 8.0)]}  # seconds on screen in the 10 s video
@@ -34,3 +34,11 @@ def two_people_video(path: Path) -> Path:
 def seed_scenes(db_path: Path, scenes: list[dict]) -> dict[str, str]:
     """Add scenes (``{"title", "path", "performers"?}``) to a seeded demo Stash; title -> id."""
     return seed(db_path, [], [], scenes=scenes)["scenes"]
+
+
+def webm_two_people_video(path: Path) -> Path:
+    """``two_people_video`` as VP8 WebM, which a browser's <video> can play (MPEG-4 Part 2 it cannot)."""
+    spec = SceneSpec(size=(480, 270), duration=10.0, fps=5, fourcc="VP80", appearances=[
+        Appearance("Tony_Blair", 0, 4, _photos("Tony_Blair"), slot=0),
+        Appearance("Colin_Powell", 3, 8, _photos("Colin_Powell"), slot=1)])
+    return write_scene(spec, path)

@@ -110,6 +110,10 @@ class Handler(BaseHTTPRequestHandler):
         if path.rstrip("/") == "/graphql" and (self.headers.get("Upgrade") or "").lower() == "websocket":
             return self._websocket()
         m = re.fullmatch(r"/(image|scene|performer)/(\d+)/(image|thumbnail|stream|screenshot)", path)
+        marker = re.fullmatch(r"/scene/(\d+)/scene_marker/\d+/(stream|preview|screenshot)", path)
+        if marker:  # Stash's generated marker clips/previews; here the scene's own video and a frame
+            what = "stream" if marker.group(2) == "stream" else "screenshot"
+            m = re.fullmatch(r"/(scene)/(\d+)/(\w+)", f"/scene/{marker.group(1)}/{what}")
         if not m:
             stash = self.server.stash
             accepts_gzip = "gzip" in (self.headers.get("Accept-Encoding") or "")

@@ -67,18 +67,20 @@ DEFAULT_PERFORMER_SVG = (
 
 def performer_image(image: str | None) -> tuple[bytes | None, str]:
     """A performer's image as stored by performerCreate/seed: a data URL or a local file path; Stash's
-    placeholder when there is none.
-
-    Remote URLs (stash-box images) are not fetched by the demo: 404, like an image Stash could not get.
+    placeholder when there is none. Remote URLs (stash-box images) are not fetched by the demo (no
+    network): such a performer has no image, as if Stash had not kept one.
     """
-    if not image:
+    if not has_image(image):
         return DEFAULT_PERFORMER_SVG, "image/svg+xml"
     if image.startswith("data:"):
         header, _, payload = image.partition(",")
         return base64.b64decode(payload), header[5:].split(";")[0] or "image/jpeg"
-    if os.path.isabs(image) and os.path.isfile(image):
-        return Path(image).read_bytes(), mimetypes.guess_type(image)[0] or "image/jpeg"
-    return None, ""
+    return Path(image).read_bytes(), mimetypes.guess_type(image)[0] or "image/jpeg"
+
+
+def has_image(image: str | None) -> bool:
+    """Whether the demo can serve this stored performer image (a data URL or an existing local file)."""
+    return bool(image) and (image.startswith("data:") or (os.path.isabs(image) and os.path.isfile(image)))
 
 
 def screenshot(path: str) -> tuple[bytes | None, str]:

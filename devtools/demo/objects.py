@@ -8,10 +8,12 @@ callables the field resolver calls lazily, so nested fields cost a query only wh
 from __future__ import annotations
 
 import json
+import mimetypes
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .media import has_image
 from .seed import connect, now
 
 if TYPE_CHECKING:
@@ -125,7 +127,7 @@ class Ctx:
             "tags": [],
             # like Stash: ?t=<updated> busts caches; &default=true marks "no image, silhouette served"
             "image_path": f"{self.base_url}/performer/{pid}/image?t={stamp}"
-            + ("" if row["image"] else "&default=true"),
+            + ("" if has_image(row["image"]) else "&default=true"),
             "stash_ids": stash_ids,
             "scene_count": count("scene"),
             "image_count": count("image"),
@@ -234,11 +236,21 @@ class Ctx:
             "stash_ids": [],
             "galleries": [],
             "groups": [],
+            # the player's sources (Stash lists the direct stream first, then transcodes)
+            "sceneStreams": lambda info: self.scene_streams(sid, row["file_id"]),
             "scene_markers": lambda info: [
                 self.scene_marker(m)
                 for m in self.all("SELECT * FROM scene_markers WHERE scene_id = ? ORDER BY seconds", (sid,))
             ],
         }
+
+    def scene_streams(self, sid: int, file_id: int | None) -> list[dict]:
+        """The player's sources: Stash lists the direct stream first (then transcodes the demo lacks)."""
+        f = file_id and self.one("SELECT basename FROM files WHERE id = ?", (file_id,))
+        if not f:
+            return []
+        mime = mimetypes.guess_type(f["basename"])[0] or "video/mp4"
+        return [{"url": f"{self.base_url}/scene/{sid}/stream", "mime_type": mime, "label": "Direct stream"}]
 
     def scene_marker(self, row: Any) -> dict:
         mid, sid = row["id"], row["scene_id"]

@@ -39,6 +39,21 @@ def _bulk(args: argparse.Namespace) -> int:
         os.environ["STASH_SENSE_DATA_DIR"] = args.data_dir
     if args.low_memory:
         os.environ["STASH_SENSE_MEMORY"] = "low"
+    from stash_sense import paths
+    from stash_sense.jobs.halt import RunHalted
+    from stash_sense.jobs.run_lock import RunLocked, exclusive_run
+    from stash_sense.library.disk import DiskFull, require_free_space
+
+    try:
+        with exclusive_run("command line bulk"):  # one run per library: not beside a task in Stash
+            require_free_space(paths.data_dir())
+            return _bulk_locked(args)
+    except (RunLocked, RunHalted, DiskFull) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _bulk_locked(args: argparse.Namespace) -> int:
     from stash_sense.jobs.galleries import run_bulk
     from stash_sense.library.journal import Journal
     from stash_sense.service.inprocess import InProcessService

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from stash_sense.engine.builder import build_database, enroll, identities_from_folder, open_or_create
 from stash_sense.engine.database import LEGACY_PACK, convert_storage, load_database, read_manifest, verify_checksums
-from stash_sense.engine.default_pack import DEFAULT_PACK
 from stash_sense.engine.packs import load_pack
+from stash_sense.paths import DEFAULT_PACK
 from stash_sense.service import databases
 
 DEFAULT_RELEASE_API = "https://api.github.com/repos/carrotwaxr/stash-sense-data/releases/latest"

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from stash_sense.cli.main.options import add_engine_options, engine_from
+from stash_sense.cli.options import add_engine_options, engine_from
 
 
 def add_identify_commands(commands) -> None:

@@ -6,11 +6,11 @@ import argparse
 import logging
 import sys
 
+from stash_sense.cli.bulk import add_bulk_commands
+from stash_sense.cli.db import add_db_commands
+from stash_sense.cli.identify import add_identify_commands
 from stash_sense.cli.library import add_library_commands
-from stash_sense.cli.main.bulk import add_bulk_commands
-from stash_sense.cli.main.db import add_db_commands
-from stash_sense.cli.main.identify import add_identify_commands
-from stash_sense.cli.main.options import add_engine_options, engine_from
+from stash_sense.cli.options import add_engine_options, engine_from
 
 
 class PlainFormatter(logging.Formatter):

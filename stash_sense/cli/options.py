@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from stash_sense.engine import Engine, available_packs
-from stash_sense.engine.default_pack import DEFAULT_PACK
+from stash_sense.paths import DEFAULT_PACK
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:

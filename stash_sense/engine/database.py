@@ -22,6 +22,7 @@ from voyager import Index, Space, StorageDataType
 
 from stash_sense.engine.disk_vectors import DiskVectors, read_header
 from stash_sense.engine.fetch import checksum_matches, file_sha256
+from stash_sense.engine.index_file import DAMAGED, check_index_file, probe_load
 from stash_sense.engine.packs import Pack
 
 FORMAT = "stash-sense-db"
@@ -123,28 +124,73 @@ def load_database(path: Path, pack: Pack, memory: str = "full") -> FaceDatabase:
     path = Path(path)
     manifest = read_manifest(path)
     check_compatible(manifest, pack)
-    # ~3.4 faces per performer: one shared string per performer instead of one per face (-20 MB at
-    # full size).
-    faces = [sys.intern(uid) if uid else None for uid in json.loads((path / "faces.json").read_text())]
-    performers = json.loads((path / "performers.json").read_text())
+    faces = _read_faces(path / "faces.json")
+    performers = _read_performers(path / "performers.json")
     if (path / "performers.db").exists():
         _merge_performers_db(path / "performers.db", performers)
     indices: dict[str, Index | DiskVectors] = {}
     searched = pack.embedders[0].name
-    for name, index_file in index_files(manifest, pack).items():
-        indices[name] = _open_index(path / index_file, resident=memory == "full" or name == searched)
+    files = {name: path / index_file for name, index_file in index_files(manifest, pack).items()}
+    resident = {name for name in files if memory == "full" or name == searched}
+    _check_before_native_load(path, files, resident, manifest.get("checksums") or {})
+    for name, file in files.items():
+        indices[name] = _open_index(file, resident=name in resident)
         expected = pack.embedder(name).dim
         if indices[name].num_dimensions != expected:
-            raise DatabaseError(f"{index_file} has {indices[name].num_dimensions} dimensions, "
+            raise DatabaseError(f"{file.name} has {indices[name].num_dimensions} dimensions, "
                                 f"pack {pack.name} embedder {name} produces {expected}")
     return FaceDatabase(path=path, manifest=manifest, faces=faces, performers=performers, indices=indices)
+
+
+def _read_faces(file: Path) -> list[str | None]:
+    """faces.json: face id -> performer id, null for a gap. Anything else (numbers, an object) is a
+    damaged file, not something to iterate into nonsense ids."""
+    faces = _read_json(file)
+    if not isinstance(faces, list) or not all(uid is None or isinstance(uid, str) for uid in faces):
+        raise _damaged(ValueError(f"{file} is not a list of performer ids (strings or null)"))
+    # ~3.4 faces per performer: one shared string per performer instead of one per face (-20 MB at
+    # full size).
+    return [sys.intern(uid) if uid else None for uid in faces]
+
+
+def _read_performers(file: Path) -> dict[str, dict]:
+    performers = _read_json(file)
+    if not isinstance(performers, dict) or not all(isinstance(record, dict) for record in performers.values()):
+        raise _damaged(ValueError(f"{file} is not an object of performer records"))
+    return performers
+
+
+def _read_json(file: Path):
+    try:
+        return json.loads(file.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise _damaged(ValueError(f"{file} cannot be read as JSON: {exc}")) from exc
+
+
+def _check_before_native_load(path: Path, files: dict[str, Path], resident: set[str], checksums: dict) -> None:
+    """Header checks of every index, then (once per change of the files) a full check of their link
+    lists, their sha256 and a trial load of the resident ones in a child process: a damaged index
+    must be an error here, not a segfault of the process that loads it (the plugin, the worker).
+    Indices read from disk (low memory) never reach native code, nor does the trial load hold their
+    graphs."""
+    if not isinstance(checksums, dict):
+        raise _damaged(ValueError(f"{path / 'manifest.json'}: checksums is not an object"))
+    try:
+        filled = {name: file for name, file in files.items() if check_index_file(file, links=False)}  # empty ones
+        probe_load(list(filled.values()), path, checksums, [f for n, f in filled.items() if n in resident])
+    except (OSError, ValueError) as exc:
+        raise _damaged(exc) from exc
+
+
+def _damaged(exc: Exception) -> DatabaseError:
+    return DatabaseError(f"{DAMAGED} ({exc}; `db verify` on the command line)")
 
 
 def _open_index(file: Path, resident: bool) -> Index | DiskVectors:
     try:
         return _load_index(file) if resident else DiskVectors(file)
     except (OSError, ValueError) as exc:
-        raise DatabaseError(f"{exc}; check it with `db verify` (download it again if it fails)") from exc
+        raise _damaged(exc) from exc
 
 
 def _load_index(file: Path) -> Index:
@@ -165,9 +211,12 @@ def read_manifest(path: Path) -> dict:
     if not manifest_path.exists():
         raise DatabaseError(f"{path} is not a face database (no manifest.json)")
     try:
-        return json.loads(manifest_path.read_text())
+        manifest = json.loads(manifest_path.read_text())
     except json.JSONDecodeError as exc:
         raise DatabaseError(f"{manifest_path} is not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise _damaged(ValueError(f"{manifest_path} is not a JSON object"))
+    return manifest
 
 
 def check_compatible(manifest: dict, pack: Pack) -> None:
@@ -274,7 +323,7 @@ def write_database(path: Path, pack: Pack, faces: list[str | None], performers: 
         embedders[name] = {"index_file": spec.index_file, "dim": spec.dim, "recipe": spec.recipe.fingerprint(),
                            "recipe_spec": spec.recipe.to_dict(), "model_sha256": spec.model.sha256,
                            "storage": _storage_name(index.storage_data_type)}
-    files = ["faces.json", "performers.json", *(e["index_file"] for e in embedders.values())]
+    files = ["faces.json", "performers.json", *(str(e["index_file"]) for e in embedders.values())]
     storages = {e["storage"] for e in embedders.values()}
     manifest = {
         "format": FORMAT, "format_version": 1,
@@ -288,6 +337,7 @@ def write_database(path: Path, pack: Pack, faces: list[str | None], performers: 
         "models": {"detector": Path(pack.detector.model.file).name, "alignment": "insightface_norm_crop_5point",
                    "flip_averaging": all(e.recipe.flip_average for e in pack.embedders)},
         "checksums": {name: "sha256:" + file_sha256(path / name) for name in files},
+        "sizes": {name: (path / name).stat().st_size for name in files},  # checked before a release is extracted
         **(extra or {}),
     }
     _atomic_write(path / "manifest.json", json.dumps(manifest, indent=2).encode())

@@ -23,6 +23,10 @@ CANVAS_SIZES = (128, 160, 192, 256, 320, 384, 480, 512, 640, 800, 960, 1280)
 STRIDE = 32  # SCRFD's coarsest feature stride: canvas sides must be multiples of it
 
 
+class UnusableImageError(ValueError):
+    """An image the detector cannot look at; the message says why in user terms (a per-image error)."""
+
+
 @dataclass
 class DetectedFace:
     """One detection in original-image pixel coordinates."""
@@ -108,9 +112,11 @@ def letterbox(image: np.ndarray, canvas: tuple[int, int]) -> tuple[np.ndarray, f
     """
     height, width = image.shape[:2]
     scale = min(canvas[0] / width, canvas[1] / height)
-    # at least one pixel: a 1x3000 strip would otherwise be resized to nothing and make cv2 raise
-    new_width = max(1, min(canvas[0], round(width * scale)))
-    new_height = max(1, min(canvas[1], round(height * scale)))
+    if min(width, height) * scale < 1:
+        # A 3000x1 strip scaled onto a 640-wide canvas is under a pixel high: cv2.resize would abort
+        # the whole batch (0 px) or get a sliver, and no face can be in it anyway.
+        raise UnusableImageError(f"image too thin to hold a face (analysed at {width}x{height} pixels)")
+    new_width, new_height = min(canvas[0], round(width * scale)), min(canvas[1], round(height * scale))
     placed = np.zeros((canvas[1], canvas[0], 3), dtype=np.uint8)
     placed[:new_height, :new_width] = cv2.resize(image, (new_width, new_height))
     return placed, new_height / height

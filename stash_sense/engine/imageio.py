@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +25,9 @@ MAX_PIXELS = 120_000_000
 # Large images are decoded (JPEG draft) and then downscaled so the longest side is at most this;
 # faces that matter for identification are far larger than the detector's minimum at this size.
 DEFAULT_MAX_SIDE = 2048
+# Full-size pixels decoded at once (see DecodeBudget): four 100 MP photos normally, one in low memory.
+DECODE_BYTES = 1600 << 20
+LOW_MEMORY_DECODE_BYTES = 400 << 20
 
 
 class ImageDecodeError(ValueError):
@@ -38,15 +45,18 @@ def load_rgb(source: str | Path | bytes, max_side: int = DEFAULT_MAX_SIDE) -> np
         raise ImageDecodeError("empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            # Pillow warns from 89.5 MP, before our own limit: a 96 MP camera photo is no bomb.
+            # Its hard error (twice that) and _refuse_bombs still stop declared sizes past MAX_PIXELS.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img: Image.Image = Image.open(io.BytesIO(data))
             _refuse_bombs(img)
             if img.format == "JPEG" and max_side:
-                img.draft("RGB", _draft_size(img.size, max_side))
-            img.seek(0)
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            rgb = _to_rgb(img)
+                img.draft("RGB", _draft_size(img.size, max_side))  # decoded at 1/2, 1/4 or 1/8 size
+            with _decoding().hold(_decoded_bytes(img)):
+                img.seek(0)
+                img.load()
+                img = _reduce(img, max_side)  # full-size pixels dropped before any conversion copies them
+            rgb = _to_rgb(ImageOps.exif_transpose(img))
     except ImageDecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -56,6 +66,65 @@ def load_rgb(source: str | Path | bytes, max_side: int = DEFAULT_MAX_SIDE) -> np
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageDecodeError(f"corrupt or truncated image ({exc})") from exc
     return _limit_side(rgb, max_side)
+
+
+class DecodeBudget:
+    """Bytes of full-size pixels being decoded at once, across the engine's threads.
+
+    A PNG (unlike a JPEG) can only be decoded at full size: four 88 MP photos decoded side by side
+    hold ~1.4 GB of pixels. Decodes wait until their pixels fit the budget; one image larger than
+    the whole budget decodes alone (its declared size is already bounded by MAX_PIXELS).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._room = threading.Condition()
+
+    @contextmanager
+    def hold(self, size: int) -> Iterator[None]:
+        size = min(size, self.limit)
+        with self._room:
+            self._room.wait_for(lambda: self.used + size <= self.limit)
+            self.used += size
+        try:
+            yield
+        finally:
+            with self._room:
+                self.used -= size
+                self._room.notify_all()
+
+
+def decode_budget_bytes() -> int:
+    """``STASH_SENSE_MEMORY=low`` (the plugin's "Low memory" setting) gets the small budget."""
+    low = os.environ.get("STASH_SENSE_MEMORY", "").strip().lower() == "low"
+    return LOW_MEMORY_DECODE_BYTES if low else DECODE_BYTES
+
+
+_BUDGETS: dict[int, DecodeBudget] = {}
+
+
+def _decoding() -> DecodeBudget:
+    """The budget for the memory mode now (the plugin sets it after this module may be imported)."""
+    limit = decode_budget_bytes()
+    return _BUDGETS.setdefault(limit, DecodeBudget(limit))
+
+
+def _decoded_bytes(img: Image.Image) -> int:
+    """Memory the decoded pixels take (after JPEG draft); Pillow keeps RGB in 4 bytes a pixel."""
+    bands = 4 if img.mode in ("RGB", "RGBA", "CMYK", "YCbCr", "I", "F") else 2 if img.mode.startswith("I;16") else 1
+    return img.size[0] * img.size[1] * bands
+
+
+def _reduce(img: Image.Image, max_side: int) -> Image.Image:
+    """Box-reduce a large decoded image by a whole factor, its longest side staying >= max_side."""
+    factor = max(img.size) // max_side if max_side else 1
+    if factor < 2:
+        return img
+    try:
+        return img.reduce(factor)
+    except ValueError:  # modes reduce does not support (1-bit, palette): converted later
+        return img
 
 
 def _draft_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stash_sense.engine.detector import DetectedFace, FaceDetector
+from stash_sense.engine.detector import DetectedFace, FaceDetector, UnusableImageError
 from stash_sense.engine.embedder import Embedder
 from stash_sense.engine.imageio import DEFAULT_MAX_SIDE, ImageDecodeError, load_rgb
 from stash_sense.engine.packs import Pack, load_pack, resolve_model
@@ -137,8 +137,13 @@ class Engine:
             result.error = str(exc)
             return result
         result.size = (int(rgb.shape[1]), int(rgb.shape[0]))
+        try:
+            detections = self.detector.detect(rgb)
+        except UnusableImageError as exc:
+            result.error = str(exc)
+            return result
         recipe = next(iter(self.embedders.values())).recipe
-        for detection in self.detector.detect(rgb):
+        for detection in detections:
             face = Face(detection=detection)
             if face.usable:
                 face.crop = align_face(rgb, detection.landmarks, detection.bbox, recipe)

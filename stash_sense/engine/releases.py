@@ -16,6 +16,7 @@ download can never replace a working database.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -30,11 +31,20 @@ from urllib.parse import unquote, urlparse
 import requests
 
 from stash_sense import paths
-from stash_sense.engine.database import DatabaseError, index_files, load_database, read_manifest, verify_checksums
+from stash_sense.engine.database import (
+    LEGACY_INDEX_FILES,
+    DatabaseError,
+    index_files,
+    load_database,
+    read_manifest,
+    verify_checksums,
+)
 from stash_sense.engine.fetch import FetchError, Progress, download
 from stash_sense.engine.packs import Pack
 
 REQUIRED_FILES = ("manifest.json", "faces.json", "performers.json")
+OPTIONAL_FILES = ("performers.db",)  # a Stash Sense release's aliases and stash-box ids
+MAX_MANIFEST_BYTES = 1 << 20
 SPACE_MARGIN = 1.1  # extracted size x this must fit on the disk
 KEEP_OLD_RELEASES = 2  # old release folders kept for rollback (PREVIOUS always among them)
 STALE_STAGING_SECONDS = 24 * 3600  # staging folders this old are leftovers of a killed run
@@ -153,7 +163,7 @@ def install_release(source_url: str, pack: Pack, root: Path | None = None, versi
     (root / "releases").mkdir(parents=True, exist_ok=True)
     local = _local_zip(source_url)
     if local is not None:
-        return _install_zip(local, source_url, pack, root)
+        return _install_zip(local, source_url, pack, root, downloaded=False)
     if source_url.lower().split("?", 1)[0].endswith(".zip"):
         info = ReleaseInfo(version=version or "unknown", url=source_url)
     else:
@@ -168,7 +178,7 @@ def install_release(source_url: str, pack: Pack, root: Path | None = None, versi
         kept = f" The partial download is kept in {part} and resumes on the next try." if part.exists() else ""
         raise ReleaseError(f"{_first_sentence(exc)}.{kept} {_manual_hint(info.url, root)}") from exc
     try:
-        return _install_zip(zip_path, info.url, pack, root)
+        return _install_zip(zip_path, info.url, pack, root, downloaded=True)
     finally:
         zip_path.unlink(missing_ok=True)  # installed or refused: either way the zip is not needed again
 
@@ -192,12 +202,12 @@ def _first_sentence(exc: Exception) -> str:
     return str(exc).split(". If this machine", 1)[0].rstrip(".")
 
 
-def _install_zip(zip_path: Path, source: str, pack: Pack, root: Path) -> Path:
+def _install_zip(zip_path: Path, source: str, pack: Pack, root: Path, downloaded: bool) -> Path:
     releases = root / "releases"
     token = secrets.token_hex(4)
     staging = releases / f".staging-{token}"
     try:
-        _extract(zip_path, staging, source, root)
+        _extract(zip_path, staging, source, root, pack, downloaded)
         manifest = _verify(staging, source, pack)
         final = releases / f"{_safe_version(manifest.get('version'))}-{token}"
         staging.rename(final)
@@ -225,29 +235,80 @@ def _check_space(root: Path, needed: int, what: str) -> None:
                            "(the active database was not changed)")
 
 
-def _extract(zip_path: Path, staging: Path, source: str, root: Path) -> None:
-    """Extract only plain files with safe relative names; a single top-level folder is flattened."""
+def _extract(zip_path: Path, staging: Path, source: str, root: Path, pack: Pack, downloaded: bool) -> None:
+    """Extract only the database files the manifest names, after checking every member's name and
+    type and the sizes of those files; a single top-level folder is flattened.
+
+    Anything else in the zip (a stray 1 GB file) is left in the zip, never written to disk.
+    """
     try:
         with zipfile.ZipFile(zip_path) as bundle:
-            members = [m for m in bundle.infolist() if not m.is_dir()]
             for member in bundle.infolist():
                 _check_member(member, source)
-            _check_space(root, sum(m.file_size for m in members), f"extracting {source}")
-            prefix = _common_folder([m.filename for m in members])
+            files = {m.filename: m for m in bundle.infolist() if not m.is_dir()}
+            prefix = _common_folder(list(files))
+            manifest = _zipped_manifest(bundle, files.get(prefix + "manifest.json"), source)
+            wanted = _release_files(manifest, pack, source, downloaded)
+            members = {name: files[prefix + name] for name in wanted if prefix + name in files}
+            _check_sizes(members, manifest, source)
+            _check_space(root, sum(m.file_size for m in members.values()), f"extracting {source}")
             staging.mkdir(parents=True)
-            for member in members:
-                target = staging / member.filename[len(prefix):]
-                if not target.resolve().is_relative_to(staging.resolve()):
-                    raise ReleaseError(f"refused {source}: zip member {member.filename!r} would land "
-                                       "outside the release folder")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with bundle.open(member) as src, open(target, "wb") as out:
+            for name, member in members.items():
+                with bundle.open(member) as src, open(staging / name, "wb") as out:
                     shutil.copyfileobj(src, out, 1 << 20)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise ReleaseError(f"the release from {source} is not a complete zip file ({exc}); "
                            "it was probably cut off: download it again") from exc
     except OSError as exc:
         raise ReleaseError(f"could not extract the release from {source} into {staging}: {exc}") from exc
+
+
+def _zipped_manifest(bundle: zipfile.ZipFile, member: zipfile.ZipInfo | None, source: str) -> dict:
+    if member is None:
+        raise ReleaseError(f"refused the release from {source}: required file(s) missing: manifest.json")
+    if member.file_size > MAX_MANIFEST_BYTES:
+        raise ReleaseError(f"refused the release from {source}: its manifest.json is {member.file_size} bytes")
+    try:
+        manifest = json.loads(bundle.read(member))
+    except ValueError as exc:
+        raise ReleaseError(f"refused the release from {source}: manifest.json is not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise ReleaseError(f"refused the release from {source}: manifest.json is not a JSON object")
+    return manifest
+
+
+def _release_files(manifest: dict, pack: Pack, source: str, downloaded: bool) -> list[str]:
+    """The files of a database the engine reads: required ones, the manifest's index files and the
+    optional performers.db. A downloaded release must carry a checksum for every index file, or a
+    damaged or tampered download could not be told from a good one."""
+    try:
+        indices = sorted(set(index_files(manifest, pack).values()))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ReleaseError(f"refused the release from {source}: its manifest does not list index files "
+                           f"pack {pack.name} can use ({exc!r})") from exc
+    if any(not isinstance(name, str) or PurePosixPath(name).name != name or name in ("", ".", "..")
+           for name in indices):
+        raise ReleaseError(f"refused the release from {source}: its manifest names index files {indices!r}")
+    checksums = manifest.get("checksums")
+    if downloaded:
+        listed = checksums if isinstance(checksums, dict) else {}
+        unchecked = [name for name in indices if name not in listed]
+        if unchecked:
+            raise ReleaseError(f"refused the release from {source}: its manifest has no checksum for "
+                               f"{', '.join(unchecked)}, so a damaged or tampered download cannot be detected")
+    return [*REQUIRED_FILES, *OPTIONAL_FILES, *indices]
+
+
+def _check_sizes(members: dict[str, zipfile.ZipInfo], manifest: dict, source: str) -> None:
+    """Sizes the manifest states (``sizes``) against what the zip would write, before writing any."""
+    sizes = manifest.get("sizes")
+    if not isinstance(sizes, dict):
+        return
+    for name, member in members.items():
+        expected = sizes.get(name)
+        if expected is not None and member.file_size != expected:
+            raise ReleaseError(f"refused the release from {source}: {name} is {member.file_size} bytes in the "
+                               f"zip, its manifest says {expected}; download it again")
 
 
 def _check_member(member: zipfile.ZipInfo, source: str) -> None:
@@ -280,7 +341,7 @@ def _verify(folder: Path, source: str, pack: Pack) -> dict:
     missing = sorted({name for name in needed if not (folder / name).is_file()})
     if missing:
         raise ReleaseError(f"refused the release from {source}: required file(s) missing: {', '.join(missing)}")
-    bad = verify_checksums(folder, manifest)
+    bad = verify_checksums(folder, _database_checksums(manifest))
     if bad:
         raise ReleaseError(f"refused the release from {source}: sha256 does not match the manifest for "
                            f"{', '.join(bad)} (damaged or tampered download); download it again")
@@ -330,7 +391,23 @@ def verify_active(root: Path | None = None) -> list[str]:
     folder = active_database_path(root)
     if folder is None:
         raise ReleaseError(f"no face database release is installed in {Path(root or default_root())}")
-    return verify_checksums(folder)
+    try:
+        manifest = read_manifest(folder)
+    except DatabaseError:
+        return ["manifest.json"]
+    return verify_checksums(folder, _database_checksums(manifest))
+
+
+def _database_checksums(manifest: dict) -> dict:
+    """The manifest with only the checksums of files an install extracts (others stay in the zip)."""
+    checksums = manifest.get("checksums")
+    if not isinstance(checksums, dict):
+        return {**manifest, "checksums": {}}
+    embedders = manifest.get("embedders")
+    indices = {e.get("index_file") for e in embedders.values() if isinstance(e, dict)} if isinstance(
+        embedders, dict) else set(LEGACY_INDEX_FILES.values())
+    kept = {*REQUIRED_FILES, *OPTIONAL_FILES, *indices}
+    return {**manifest, "checksums": {name: value for name, value in checksums.items() if name in kept}}
 
 
 def installed_info(root: Path | None = None) -> dict:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from stash_sense import paths
 from stash_sense.library.store import open_store
-from stash_sense.stash.client import fingerprint
+from stash_sense.stash.client import fingerprint, is_zip_member
 
 FORMAT = 1  # bump when the stored JSON shape changes
 FINGERPRINT_ORDER = ("oshash", "md5", "phash")
@@ -59,7 +59,7 @@ def file_key(image: dict) -> str | None:
         if value:
             return f"{kind}:{value}"
     path = file.get("path")
-    if path and not file.get("zip_file") and os.path.isfile(path):
+    if path and not is_zip_member(file) and os.path.isfile(path):
         stat = os.stat(path)
         return f"stat:{path}:{stat.st_size}:{stat.st_mtime_ns}"
     if path and file.get("size") is not None and file.get("mod_time"):

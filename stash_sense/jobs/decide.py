@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from stash_sense.engine.decide import band
-from stash_sense.jobs.identify import ordered_candidates
+from stash_sense.jobs.identify_target import ordered_candidates
 
 
 @dataclass

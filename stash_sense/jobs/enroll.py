@@ -45,9 +45,11 @@ def performer_images(client: StashClient, performer: dict, limit: int = IMAGES_P
     """(key, kind, payload) of every usable image of a performer; the key identifies the pixels."""
     image_path = performer.get("image_path") or ""
     if image_path and "default=true" not in image_path:
-        parts = urlsplit(image_path)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        yield f"performer:{performer['id']}:{parts.query}", "url", path
+        # image_path is built on Stash's external host (reverse proxy, path prefix) which the plugin
+        # may not reach: the route is rebuilt on the Stash we talk to, keeping the version query.
+        query = urlsplit(image_path).query
+        path = f"/performer/{performer['id']}/image" + (f"?{query}" if query else "")
+        yield f"performer:{performer['id']}:{query}", "url", path
     seen: set[str] = set()
     solo = client.solo_images(performer["id"], limit=limit)
     for gallery in client.solo_galleries(performer["id"], limit=GALLERIES_PER_PERFORMER):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from stash_sense.contracts import Service
-from stash_sense.jobs import fetch
+from stash_sense.jobs import gallery_reads
 from stash_sense.jobs.analysis import PreparedGallery, analyse, prefetch, prepare, windows
 from stash_sense.jobs.cache import EmbeddingCache
 from stash_sense.jobs.decide import Match
@@ -34,7 +34,7 @@ class Galleries:
 
     def select(self, run: Run) -> tuple[list[dict], str]:
         options = run.options
-        galleries = fetch.select_galleries(run.client, untagged=options.untagged, tag_name=options.tag)
+        galleries = gallery_reads.select_galleries(run.client, untagged=options.untagged, tag_name=options.tag)
         return galleries, f"untagged={options.untagged};tag={options.tag};force={options.force}"
 
     def ledger_id(self, item: dict) -> str:
@@ -82,7 +82,7 @@ def _prepared(run: Run, todo: list[dict]) -> Iterator[PreparedGallery]:
     """Galleries with their sampled images and links read from Stash and looked up in the cache
     (reader thread). The next batch's query is already in flight while this one is handed out: in
     a warm run nothing else hides Stash's answer time."""
-    batches = list(fetch.batches(todo))
+    batches = list(gallery_reads.batches(todo))
     pool = ThreadPoolExecutor(1, thread_name_prefix="stash-sense-batch")
     try:
         reads = [pool.submit(_read_batch, run, batch) for batch in batches[:1]]
@@ -97,17 +97,17 @@ def _prepared(run: Run, todo: list[dict]) -> Iterator[PreparedGallery]:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _read_batch(run: Run, batch: list[dict]) -> tuple[dict, fetch.Links] | None:
+def _read_batch(run: Run, batch: list[dict]) -> tuple[dict, gallery_reads.Links] | None:
     try:
-        return fetch.images_of(run.client, batch)
+        return gallery_reads.images_of(run.client, batch)
     except StashError:  # one bad gallery must not fail its batch: read them one by one
         return None
 
 
-def _prepare_one(run: Run, gallery: dict, found: tuple[dict, fetch.Links] | None) -> PreparedGallery:
+def _prepare_one(run: Run, gallery: dict, found: tuple[dict, gallery_reads.Links] | None) -> PreparedGallery:
     gallery_id = str(gallery["id"])
     try:
-        images, links = found if found is not None else fetch.images_of(run.client, [gallery])
+        images, links = found if found is not None else gallery_reads.images_of(run.client, [gallery])
         prepared = prepare(run.client, gallery, sample(images[gallery_id], run.options.max_images), run.cache)
         prepared.links = links.get(gallery_id)
         return prepared

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 
-from stash_sense.jobs.identify import describe_persons, suggestable
+from stash_sense.jobs.identify_target import describe_persons, keep_suggestions, suggestable
 from stash_sense.library import images
 from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver
@@ -59,8 +59,8 @@ def identify_scene_target(client: StashClient, settings: Settings, journal: Jour
     for entry, scene_person in zip(persons, result.persons):
         _add_time(entry, scene_person, (video, headers, result.sampling.info), shot, SCREENSHOT)
     version = engine_access.database_info()
-    journal.store_suggestions("scene", str(scene_id), [suggestable(p) for p in persons if not p["unknown"]],
-                              version["version"])
+    keep_suggestions(journal, "scene", str(scene_id), [suggestable(p) for p in persons if not p["unknown"]],
+                     version["version"])
     log.info(f"Stash Sense: {len(persons)} person(s) in scene {scene_id} ({time.monotonic() - started:.1f}s)")
     out = result.to_dict()
     return {"target": {"type": "scene", "id": str(scene_id)}, "persons": persons, "thresholds": thresholds,

@@ -103,9 +103,11 @@ def process(queue: NewContentQueue, identify: Callable[[dict[str, list[str]]], d
     while True:
         queue.wait_until_quiet(quiet_seconds() if quiet_s is None else quiet_s)
         taken = queue.snapshot()
-        if any(taken.values()):
-            rounds.append(identify(taken))
-            queue.remove(taken)
-        queue.release()
+        try:
+            if any(taken.values()):
+                rounds.append(identify(taken))
+                queue.remove(taken)
+        finally:  # a failed round keeps its ids queued; the next hook starts a task again
+            queue.release()
         if not any(queue.snapshot().values()) or not queue.claim():
             return rounds

@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-from stash_sense.engine.default_pack import DEFAULT_PACK
+from stash_sense.paths import DEFAULT_PACK
 from stash_sense.settings import Settings, parse_flag
 
 

@@ -1,6 +1,6 @@
 """Review-band matches stored as suggestions, in the shape the gallery modal reads back.
 
-The shape is the identify operation's (``stash_sense.jobs.identify``): per person ``index,
+The shape is the identify operation's (``stash_sense.jobs.identify_target``): per person ``index,
 unknown, faces, image_ids, crop, candidates``; per candidate ``universal_id, name,
 disambiguation, country, image_url, confidence, band, on_target, local_performer_id, rejected,
 stash_ids``. The modal's ``suggestions`` operation refreshes the Stash-side fields when shown.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from stash_sense.contracts import Person, Thresholds
 from stash_sense.jobs.decide import Match
-from stash_sense.jobs.identify import candidate_entry
+from stash_sense.jobs.identify_target import candidate_entry
 from stash_sense.library.images import face_crop
 from stash_sense.library.performers import PerformerResolver
 

@@ -22,15 +22,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from stash_sense.contracts import Service, Thresholds
-from stash_sense.jobs import library_index
+from stash_sense.jobs import halt, library_index
 from stash_sense.jobs.cache import EmbeddingCache, engine_fingerprint
 from stash_sense.jobs.decide import Decision, Match, decide
 from stash_sense.jobs.ledger import Ledger
 from stash_sense.jobs.options import BulkOptions
-from stash_sense.jobs.performers import PrefetchedResolver
+from stash_sense.jobs.prefetched_performers import PrefetchedResolver
 from stash_sense.jobs.review import suggestion
 from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver
+from stash_sense.library.settle import settle
 from stash_sense.library.writeback import WriteBack
 from stash_sense.progress import report_progress
 from stash_sense.service.access import NO_DATABASE, NoDatabaseError
@@ -173,6 +174,8 @@ def _open(run: Run, items: list[dict], selection: str) -> list[dict]:
     interrupted = None if options.dry_run else run.ledger.interrupted_run(options.kind, run.signature, selection)
     if interrupted is not None and not run.journal.resumable(interrupted["journal_run_id"]):
         interrupted = None  # its journal run was undone or closed since: start afresh
+    if interrupted is not None:  # a write the killed process never saw answered: decide it while it is fresh
+        settle(run.client, run.journal, run.journal.mutations(interrupted["journal_run_id"]))
     run.writeback = WriteBack(run.client, run.journal, options.kind, dry_run=options.dry_run,
                               create_performers=options.create_performers,
                               continue_run=interrupted["journal_run_id"] if interrupted is not None else None)
@@ -210,9 +213,11 @@ def _one(run: Run, item: dict, analyse: Callable[[], Analysed]) -> None:
         run.summary.errors += 1
         run.summary.failed.append(item_id)
         log.error(f"{label} {item_id} ({item.get('title') or ''}) skipped: {exc}")
+        halt.item_failed(run, exc, f"Stash Sense {run.kind.noun}")  # Stash gone or disk full: the run stops
         if not run.options.dry_run:
             run.ledger.mark(run.kind.ledger_id(item), run.signature, "failed", run.bulk_run_id, {"error": str(exc)})
         return
+    halt.item_succeeded(run)
     run.summary.processed += 1
     log.info(f"{line} ({time.monotonic() - started:.2f}s)")
 

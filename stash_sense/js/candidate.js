@@ -48,7 +48,7 @@
       S.Btn,
       {
         key: "reject",
-        variant: "outline-secondary",
+        variant: "secondary", // outline-secondary is #394b59 text on the #30404d modal in Stash's theme: 1.2:1
         size: "sm",
         disabled: c.busy || props.locked,
         onClick: props.onReject,

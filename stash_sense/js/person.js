@@ -39,7 +39,7 @@
           {
             key: i,
             type: "button",
-            className: "btn btn-link btn-sm stash-sense-time",
+            className: "btn btn-secondary btn-sm minimal stash-sense-time",
             "data-start": r[0],
             title: "Play from " + S.clock(r[0]),
             onClick: function (ev) {
@@ -196,7 +196,7 @@
               "button",
               {
                 type: "button",
-                className: "btn btn-link btn-sm stash-sense-show-more",
+                className: "btn btn-secondary btn-sm minimal stash-sense-show-more",
                 onClick: function () {
                   more[1](true);
                 },

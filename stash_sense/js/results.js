@@ -37,7 +37,7 @@
     return h(
       S.Btn,
       {
-        variant: "success",
+        variant: "primary", // success: white on #0f9960 in Stash's theme, 3.65:1
         size: "sm",
         className: "stash-sense-add-all",
         disabled: !!bulk,

@@ -13,7 +13,7 @@ import io
 import os
 from collections.abc import Iterable
 
-from stash_sense.stash.client import StashClient, StashError
+from stash_sense.stash.client import StashClient, StashError, is_zip_member
 
 CROP_SIZE = 112
 CROP_MARGIN = 0.25  # extra context around the detector box, per side
@@ -31,7 +31,7 @@ def _readable_file(path: str | None) -> bool:
 def image_source(client: StashClient, image: dict) -> str | bytes:
     """A path the engine can open, or the image bytes; raises StashError when Stash cannot serve it."""
     file = primary_file(image)
-    if not file.get("zip_file") and _readable_file(file.get("path")):
+    if not is_zip_member(file) and _readable_file(file.get("path")):
         return file["path"]
     return client.fetch(f"/image/{image['id']}/image", what=f"image {image['id']}")
 

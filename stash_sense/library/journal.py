@@ -43,6 +43,11 @@ CREATE TABLE IF NOT EXISTS created_performers (
   run_id INTEGER NOT NULL, performer_id TEXT NOT NULL, universal_id TEXT, name TEXT,
   PRIMARY KEY (run_id, performer_id)
 );
+CREATE TABLE IF NOT EXISTS performer_intents (  -- a performerCreate about to be sent (see creations.py)
+  id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, universal_id TEXT NOT NULL, name TEXT,
+  endpoint TEXT NOT NULL, stash_id TEXT NOT NULL, created_at REAL NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending', performer_id TEXT   -- pending | done | failed
+);
 CREATE TABLE IF NOT EXISTS suggestions (
   target_type TEXT NOT NULL, target_id TEXT NOT NULL, universal_id TEXT NOT NULL,
   person_index INTEGER NOT NULL, confidence REAL NOT NULL, band TEXT NOT NULL,
@@ -132,6 +137,22 @@ class Journal:
 
     def created_in(self, run_id: int) -> list[dict]:
         rows = self.db.execute("SELECT * FROM created_performers WHERE run_id = ?", (run_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def intend_create(self, run_id: int, universal_id: str, name: str | None, endpoint: str, stash_id: str) -> int:
+        """Written before performerCreate is sent: an answer lost after Stash created it still
+        leaves a trace that undo and reconciliation follow (by the stash id it carries)."""
+        return self.db.execute(
+            "INSERT INTO performer_intents (run_id, universal_id, name, endpoint, stash_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)", (run_id, universal_id, name, endpoint, stash_id, time.time())).lastrowid
+
+    def resolve_intent(self, intent_id: int, status: str, performer_id: str | None = None) -> None:
+        self.db.execute("UPDATE performer_intents SET status = ?, performer_id = ? WHERE id = ?",
+                        (status, performer_id, intent_id))
+
+    def pending_intents(self, run_id: int) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM performer_intents WHERE run_id = ? AND status = 'pending'",
+                               (run_id,)).fetchall()
         return [dict(r) for r in rows]
 
     # -- suggestions

@@ -92,6 +92,10 @@ class PerformerResolver:
             matches = [p for p in matches if (p.get("disambiguation") or "") == record["disambiguation"]] or matches
         return matches[0] if len(matches) == 1 else None
 
+    def remember(self, universal_id: str, performer: dict) -> None:
+        """This identity is ``performer`` from now on (one found after a lost answer, see creations.py)."""
+        self._cache[universal_id] = performer
+
     def create(self, universal_id: str, record: dict) -> dict:
         """Create from the stash-box entry; raises a user-readable StashError when that is not possible."""
         sids = self.stash_ids(universal_id, record)

@@ -62,11 +62,29 @@ def video_source(client: StashClient, scene: dict) -> tuple[str, dict[str, str] 
 
 
 def screenshot(client: StashClient, scene: dict) -> bytes | None:
-    """Stash's screenshot (a generated frame, often the cover); None when there is none."""
+    """Stash's screenshot (a generated frame, often the cover); None when there is none.
+
+    A scene without a cover gets Stash's default SVG placeholder (HTTP 200), which is no picture
+    of anyone: anything that is not a raster image is skipped quietly, not reported as unreadable.
+    """
     try:
-        return client.fetch(f"/scene/{scene['id']}/screenshot", what=f"the screenshot of scene {scene['id']}")
+        data = client.fetch(f"/scene/{scene['id']}/screenshot", what=f"the screenshot of scene {scene['id']}")
     except StashError:
         return None
+    return data if is_raster_image(data) else None
+
+
+def is_raster_image(data: bytes) -> bool:
+    """Pillow recognises the bytes as a bitmap format (JPEG, PNG, WebP, ...); SVG and HTML are not."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return bool(image.format)
+    except (UnidentifiedImageError, OSError, ValueError):
+        return False
 
 
 def frame_crop(video: str, headers: dict | None, info, time: float, box: list[float] | None) -> str | None:

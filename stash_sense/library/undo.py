@@ -43,8 +43,19 @@ def rollback(client: StashClient, journal: Journal, run_id: int | None, reason: 
 
 
 def undo_run(client: StashClient, journal: Journal, run_id: int, status: str = "undone") -> dict:
-    """Revert one run; returns what was removed per target."""
-    mutations = [m for m in journal.mutations(run_id) if m["status"] in ("pending", "done")]
+    """Revert one run; returns what was removed per target.
+
+    Link writes whose answer was lost are settled first (``settle``): only what the journal proves
+    Stash applied for us is taken back; an ``unknown`` one is left in place and listed.
+    """
+    from stash_sense.library.creations import reconcile_intents
+    from stash_sense.library.settle import is_link, settle, unverified
+
+    settle(client, journal, journal.mutations(run_id), strict=True)
+    reconcile_intents(client, journal, run_id)
+    all_mutations = journal.mutations(run_id)
+    mutations = [m for m in all_mutations if m["status"] == "done" or (m["status"] == "pending" and not is_link(m))]
+    kept_unverified = unverified(all_mutations)
     removed: dict[str, dict[str, dict[str, list[str]]]] = {}
     for target_type in UPDATERS:
         for target_id, fields in _by_target(mutations, target_type).items():
@@ -65,8 +76,12 @@ def undo_run(client: StashClient, journal: Journal, run_id: int, status: str = "
     log.info(f"Undid run {run_id}: {_count(removed)} link(s) removed"
              + (f", {len(deleted)} performer(s) it created deleted" if deleted else "")
              + (f"; kept {len(kept)} performer(s) it created that are in use since" if kept else ""))
+    for entry in kept_unverified:
+        log.warning(f"Left {entry['field']}(s) {', '.join(entry['ids'])} on {entry['target_type']} "
+                    f"{entry['target_id']}: a write whose answer was lost, and the {entry['target_type']} was "
+                    "changed since, so it may be yours; remove it by hand if it is not")
     return {"run_id": run_id, "removed": removed, "deleted_created_performers": deleted,
-            "kept_created_performers": kept}
+            "kept_created_performers": kept, "kept_unverified": kept_unverified}
 
 
 def _remove_unused_created(client: StashClient, created: list[dict]) -> tuple[list[dict], list[dict]]:

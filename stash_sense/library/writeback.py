@@ -53,8 +53,9 @@ class WriteBack:
                                   "ID on a stash-box configured in Stash, so it cannot be created")
             log.info(f"[dry run] would create performer {record.get('name') or universal_id}")
             return None, True
-        created = self.resolver.create(universal_id, record)
-        self.journal.created(self.run_id, str(created["id"]), universal_id, created.get("name"))
+        from stash_sense.library.creations import create_performer
+
+        created = create_performer(self.client, self.journal, self.resolver, self.run_id, universal_id, record)
         return str(created["id"]), True
 
     def _link_stash_ids(self, performer: dict, universal_id: str, record: dict) -> None:
@@ -105,15 +106,34 @@ class WriteBack:
         pending = [(self.journal.record(self.run_id, target_type, i, field, added, sorted(before[i][field])), i, field)
                    for i, p in plan.items() for field, added in p.items() if added]
         updater = getattr(self.client, UPDATERS[target_type])
-        result = updater(list(plan), performer_ids=sorted(wanted["performer"]), tag_ids=sorted(wanted["tag"]),
-                         mode="ADD")
-        after = {str(o["id"]): {"performer": [str(p["id"]) for p in o.get("performers") or []],
-                                "tag": [str(t["id"]) for t in o.get("tags") or []]} for o in result}
-        for mutation_id, target_id, field in pending:
-            self.journal.confirm(mutation_id, sorted(after.get(target_id, {}).get(field, [])))
+        try:
+            result = updater(list(plan), performer_ids=sorted(wanted["performer"]), tag_ids=sorted(wanted["tag"]),
+                             mode="ADD")
+        except Exception as exc:
+            if not self._applied_anyway(target_type, [m for m, _, _ in pending], exc):
+                raise
+            result = None  # settled from Stash's state: the journal entries are confirmed already
+        if result is not None:
+            after = {str(o["id"]): {"performer": [str(p["id"]) for p in o.get("performers") or []],
+                                    "tag": [str(t["id"]) for t in o.get("tags") or []]} for o in result}
+            for mutation_id, target_id, field in pending:
+                self.journal.confirm(mutation_id, sorted(after.get(target_id, {}).get(field, [])))
         for target_id, added in plan.items():
             log.info(f"Added to {target_type} {target_id}: {_describe(added)}")
         return plan
+
+    def _applied_anyway(self, target_type: str, mutation_ids: list[int], exc: Exception) -> bool:
+        """After a write that failed without saying whether Stash applied it: settle its journal
+        entries from Stash's state now (``settle``). True when Stash did apply all of it."""
+        from stash_sense.library.settle import settle
+
+        wanted = set(mutation_ids)
+        decided = settle(self.client, self.journal, [m for m in self.journal.mutations(self.run_id)
+                                                      if m["id"] in wanted])
+        if decided and set(decided) == wanted and all(s == "done" for s in decided.values()):
+            log.warning(f"Stash answered the write to {target_type} with an error ({exc}) but applied it")
+            return True
+        return False
 
     # -- end of run
 

@@ -56,6 +56,14 @@ def identify_new_content(ctx: Any) -> dict:
 
 
 def _identify(ctx: Any, taken: dict[str, list[str]]) -> dict:
+    """One round, under the library's run lock (never beside a bulk task or an undo)."""
+    from stash_sense.jobs.run_lock import exclusive_run
+
+    with exclusive_run("task identify_new_content"):
+        return _identify_locked(ctx, taken)
+
+
+def _identify_locked(ctx: Any, taken: dict[str, list[str]]) -> dict:
     from stash_sense.jobs.galleries import Galleries
     from stash_sense.jobs.scenes import Scenes
 

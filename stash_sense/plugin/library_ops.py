@@ -121,16 +121,23 @@ def _add_crops(client: Any, person: dict) -> None:
 
 def unknown_person_name(ctx: Any) -> dict:
     """"This is performer X" (``performer_id``) or "new performer named ..." (``new_name``)."""
+    from stash_sense.jobs.run_lock import exclusive_run
+
+    person_id = _int_arg(ctx.args, "person_id")
+    performer_id, new_name = ctx.args.get("performer_id"), str(ctx.args.get("new_name") or "").strip()
+    if not performer_id and not new_name:
+        raise LibraryUserError("say who this is: performer_id (an existing performer) or new_name")
+    with exclusive_run("unknown_person_name"):
+        return _name_locked(ctx, person_id, performer_id, new_name)
+
+
+def _name_locked(ctx: Any, person_id: int, performer_id: Any, new_name: str) -> dict:
     from stash_sense.engine.packs import load_pack
     from stash_sense.jobs import unknown_people
     from stash_sense.library.undo import rollback
     from stash_sense.service import access as engine_access
     from stash_sense.service import databases
 
-    person_id = _int_arg(ctx.args, "person_id")
-    performer_id, new_name = ctx.args.get("performer_id"), str(ctx.args.get("new_name") or "").strip()
-    if not performer_id and not new_name:
-        raise LibraryUserError("say who this is: performer_id (an existing performer) or new_name")
     writeback = ctx.writeback("unknown_person")
     try:
         with opened_index() as index:
@@ -194,12 +201,15 @@ def find_everywhere_add(ctx: Any) -> dict:
         items = [i for i in found["items"] if i["band"] == "auto"]
     if not items:
         return {"added": {}, "items": 0}
-    writeback = ctx.writeback("find_everywhere")
-    try:
-        added = add_to_items(writeback, str(performer["id"]), items)
-    except Exception as exc:
-        rollback(ctx.client, ctx.journal, writeback.run_id, str(exc))
-        raise
+    from stash_sense.jobs.run_lock import exclusive_run
+
+    with exclusive_run("find_everywhere_add"):
+        writeback = ctx.writeback("find_everywhere")
+        try:
+            added = add_to_items(writeback, str(performer["id"]), items)
+        except Exception as exc:
+            rollback(ctx.client, ctx.journal, writeback.run_id, str(exc))
+            raise
     return {"added": added, "items": len(items), "journal_run_id": writeback.run_id, "dry_run": writeback.dry_run}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
+from stash_sense.contracts import ServiceError
 from stash_sense.plugin import protocol
 from stash_sense.plugin.operations import Context, UserError, dispatch
 from stash_sense.service.access import NoDatabaseError
@@ -19,8 +20,13 @@ log = logging.getLogger(__name__)
 
 def error_message(exc: BaseException) -> str:
     """The message the user sees (in the browser for operations, in the log for tasks)."""
-    if isinstance(exc, (StashError, NoDatabaseError, UserError, LookupError)):
+    from stash_sense import paths
+    from stash_sense.library.disk import disk_full_message, is_disk_full
+
+    if isinstance(exc, (StashError, NoDatabaseError, UserError, LookupError, ServiceError)):
         return str(exc)
+    if is_disk_full(exc, paths.data_dir()) and not _known_message(exc):
+        return disk_full_message(paths.data_dir())
     known = _known_errors()
     if isinstance(exc, known):
         return str(exc)
@@ -38,9 +44,15 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from stash_sense.plugin.tasks import NotImplementedYet
 
     names = {"stash_sense.engine.database": "DatabaseError", "stash_sense.engine.releases": "ReleaseError",
-             "stash_sense.engine.packs": "ModelUnavailable"}
+             "stash_sense.engine.packs": "ModelUnavailable",
+             "stash_sense.jobs.run_lock": "RunLocked", "stash_sense.jobs.halt": "RunHalted",
+             "stash_sense.library.disk": "DiskFull"}
     loaded = tuple(getattr(sys.modules[m], n) for m, n in names.items() if m in sys.modules)
     return (*loaded, NotImplementedYet)
+
+
+def _known_message(exc: BaseException) -> bool:
+    return isinstance(exc, _known_errors())
 
 
 def run(plugin_input: dict) -> str:

@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from stash_sense import settings as settings_mod
-from stash_sense.jobs.identify import band, identify_target
+from stash_sense.jobs.identify_target import band, identify_target
 from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver
 from stash_sense.library.undo import rollback
@@ -48,7 +48,11 @@ class Context:
     @cached_property
     def settings(self) -> settings_mod.Settings:
         """Read once per call; "Low memory" reaches the engine worker through its environment."""
-        settings = settings_mod.from_stash(self.client.plugin_settings())
+        raw = self.client.plugin_settings()
+        settings = settings_mod.from_stash(raw)
+        note = settings_mod.zero_threshold_note(raw)
+        if note:
+            log.warning(note)
         os.environ["STASH_SENSE_MEMORY"] = "low" if settings.low_memory else "full"
         return settings
 
@@ -84,14 +88,32 @@ def arg(args: dict, name: str, *, choices: tuple | None = None) -> str:
 # --- identify -----------------------------------------------------------------------------------
 
 
+def click_journal(ctx: Context) -> Journal:
+    """The journal for an identify click; on a disk too full to open it, a read-only stand-in:
+    the click still answers, only its suggestions are not stored (``FullDiskJournal``)."""
+    from stash_sense import paths
+    from stash_sense.library.disk import disk_full_message, is_disk_full
+    from stash_sense.library.full_disk_journal import FullDiskJournal
+    from stash_sense.library.journal import journal_path
+
+    try:
+        return ctx.journal
+    except Exception as exc:
+        if not is_disk_full(exc, paths.data_dir()):
+            raise
+        log.warning(f"Stash Sense: {disk_full_message(paths.data_dir())} This identification's suggestions "
+                    "will not be stored.")
+        return FullDiskJournal(journal_path())  # type: ignore[return-value]
+
+
 def identify_gallery(ctx: Context) -> dict:
     max_images = ctx.args.get("max_images")
-    return identify_target(ctx.client, ctx.settings, ctx.journal, "gallery", arg(ctx.args, "gallery_id"),
+    return identify_target(ctx.client, ctx.settings, click_journal(ctx), "gallery", arg(ctx.args, "gallery_id"),
                            int(max_images) if max_images else None)
 
 
 def identify_image(ctx: Context) -> dict:
-    return identify_target(ctx.client, ctx.settings, ctx.journal, "image", arg(ctx.args, "image_id"))
+    return identify_target(ctx.client, ctx.settings, click_journal(ctx), "image", arg(ctx.args, "image_id"))
 
 
 def identify_scene(ctx: Context) -> dict:
@@ -102,7 +124,7 @@ def identify_scene(ctx: Context) -> dict:
     scene_id = arg(ctx.args, "scene_id")
     frames = ctx.args.get("frames")
     try:
-        return identify_scene_target(ctx.client, ctx.settings, ctx.journal, scene_id,
+        return identify_scene_target(ctx.client, ctx.settings, click_journal(ctx), scene_id,
                                      int(frames) if frames else None)
     except VideoError as exc:
         raise UserError(f"Scene {scene_id}: cannot read its video: {exc}") from exc
@@ -202,14 +224,16 @@ def suggestions(ctx: Context) -> dict:
 
 
 def undo_last_run(ctx: Context) -> dict:
+    from stash_sense.jobs.run_lock import exclusive_run
     from stash_sense.library.undo import undo_last
 
     if ctx.dry_run:
         run = ctx.journal.last_undoable_run(ctx.args.get("run_kind"))
         log.info(f"[dry run] would undo run {run['id'] if run else None}")
         return {"run_id": run["id"] if run else None, "dry_run": True}
-    undone = undo_last(ctx.client, ctx.journal, ctx.args.get("run_kind") or None)
-    library_ops.after_undo(ctx)
+    with exclusive_run("task undo_last_run"):  # not under a bulk run that is still writing
+        undone = undo_last(ctx.client, ctx.journal, ctx.args.get("run_kind") or None)
+        library_ops.after_undo(ctx)
     return undone
 
 
@@ -252,7 +276,16 @@ def _bulk(mode: str) -> Callable[[Context], Any]:
     return lambda ctx: bulk.run_bulk(ctx, mode, ctx.args)
 
 
+def setup(ctx: Context) -> dict:
+    """"Set up / repair environment" reaching the plugin itself: the bootstrap has done the work (or
+    was skipped); the environment this runs in is the answer."""
+    import sys
+
+    return {"environment": sys.prefix, "python": sys.executable, "ready": True}
+
+
 OPERATIONS: dict[str, Callable[[Context], Any]] = {
+    "setup": setup,
     "identify_gallery": identify_gallery,
     "identify_image": identify_image,
     "identify_scene": identify_scene,
@@ -272,7 +305,11 @@ OPERATIONS: dict[str, Callable[[Context], Any]] = {
 
 
 def dispatch(ctx: Context) -> Any:
-    mode = str(ctx.args.get("mode") or "").strip()
-    if mode not in OPERATIONS:
-        raise UserError(f"unknown mode {mode!r}; expected one of {', '.join(OPERATIONS)}")
-    return OPERATIONS[mode](ctx)
+    """Run the mode on its arguments checked and normalised against the one schema (``arguments``)."""
+    from stash_sense.plugin.arguments import ArgumentError, validate
+
+    try:
+        ctx.args = validate(ctx.args)
+    except ArgumentError as exc:
+        raise UserError(str(exc)) from exc
+    return OPERATIONS[ctx.args["mode"]](ctx)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from stash_sense.plugin.log_text import safe_log_text
 from stash_sense.progress import progress_of
 
 LEVELS = {logging.ERROR: "e", logging.WARNING: "w", logging.INFO: "i", logging.DEBUG: "d"}
@@ -29,9 +30,10 @@ MAX_LINE_BYTES = 64 * 1024 - 16
 class StashLogHandler(logging.Handler):
     """Python ``logging`` records as Stash log lines: ``\x01<level>\x02<text>`` per line on stderr.
 
-    Progress records (``stash_sense.progress``) become Stash's progress bar. Empty lines are
-    dropped (Stash needs at least one character after the prefix), and every line is cut to what
-    Stash's line scanner accepts, in bytes.
+    Progress records (``stash_sense.progress``) become Stash's progress bar. A record is one line
+    (control characters escaped, so a title cannot start or forge a line) plus its traceback, if
+    any; empty lines are dropped (Stash needs a character after the prefix), and every line is cut
+    to what Stash's line scanner accepts, in bytes.
     """
 
     def __init__(self, stream: TextIO | None = None) -> None:
@@ -46,12 +48,20 @@ class StashLogHandler(logging.Handler):
                 stream.write(f"\x01p\x02{fraction:.4f}\n")
             else:
                 code = _level_code(record.levelno)
-                for line in self.format(record).splitlines():
-                    if line.strip():
-                        stream.write(f"\x01{code}\x02{_fit(line)}\n")
+                for line in _lines(record):
+                    stream.write(f"\x01{code}\x02{_fit(line)}\n")
             stream.flush()
         except Exception:
             self.handleError(record)
+
+
+def _lines(record: logging.LogRecord) -> list[str]:
+    """One line per record, whatever titles or file names it quotes (``safe_log_text``); a
+    traceback attached to it follows, one line per traceback line. Empty lines are dropped."""
+    lines = [record.getMessage()]
+    if record.exc_info:
+        lines += logging.Formatter().formatException(record.exc_info).splitlines()
+    return [safe_log_text(line) for line in lines if line.strip()]
 
 
 def _level_code(levelno: int) -> str:

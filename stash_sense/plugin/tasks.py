@@ -18,7 +18,18 @@ class NotImplementedYet(RuntimeError):
 
 
 def run_bulk(ctx: Any, mode: str, args: dict) -> dict:
-    """Entry point of the bulk task modes (``bulk_galleries``, ``bulk_galleries_untagged``, ``identify_scenes``)."""
+    """Entry point of the bulk task modes (``bulk_galleries``, ``bulk_galleries_untagged``, ``identify_scenes``);
+    one run per library at a time (``run_lock``)."""
+    from stash_sense import paths
+    from stash_sense.jobs.run_lock import exclusive_run
+    from stash_sense.library.disk import require_free_space
+
+    with exclusive_run(f"task {mode}"):
+        require_free_space(paths.data_dir())  # not a run that fills the disk half way
+        return _run_bulk(ctx, mode, args)
+
+
+def _run_bulk(ctx: Any, mode: str, args: dict) -> dict:
     if mode == "identify_scenes":
         return run_scene_task(ctx, {**args, "mode": mode})
     if mode not in GALLERY_MODES:

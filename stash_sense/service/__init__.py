@@ -21,7 +21,7 @@ import logging
 import os
 
 from stash_sense.contracts import Progress, Service, ServiceError
-from stash_sense.engine.default_pack import DEFAULT_PACK
+from stash_sense.paths import DEFAULT_PACK
 from stash_sense.service.items import Item
 from stash_sense.service.launcher import WorkerUnavailable
 

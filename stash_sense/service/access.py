@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stash_sense.engine.default_pack import DEFAULT_PACK
+from stash_sense.paths import DEFAULT_PACK
 
 if TYPE_CHECKING:  # the engine costs seconds to import: only operations that need it pay for it
     from stash_sense.engine.identify import Identifier

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from stash_sense.contracts import DAMAGED_DATABASE, ServiceError
 from stash_sense.paths import PLUGIN_DIR
 from stash_sense.service.location import WorkerPaths, open_private, prepare, worker_paths
 from stash_sense.service.versions import build_id
@@ -33,6 +34,10 @@ WORKER_COMMAND = [sys.executable, "-m", "stash_sense.service"]  # a module globa
 
 class WorkerUnavailable(RuntimeError):
     """The worker cannot be reached or started here; the caller runs the engine in-process."""
+
+
+class WorkerCrashed(ServiceError):
+    """The worker died natively while loading: running the same load in-process would crash the caller."""
 
 
 def idle_timeout() -> float:
@@ -198,6 +203,9 @@ def _wait_ready(where: WorkerPaths, process: subprocess.Popen, build: str) -> tu
             attached = attach(where, build)  # exit 3: a worker started outside the lock answers
             if attached:
                 return attached
+            if process.returncode < 0:  # killed by a signal while loading models and databases
+                raise WorkerCrashed(f"the engine worker crashed while loading (signal {-process.returncode}); "
+                                    f"{DAMAGED_DATABASE}. {log_tail(where.log)}")
             raise WorkerUnavailable(f"the worker exited with code {process.returncode} while starting: "
                                     f"{log_tail(where.log)}")
         attached = attach(where, build, spawned_pid=process.pid)

@@ -1,8 +1,10 @@
 """The plugin side of the worker: a ``Service`` whose engine lives in the warm worker process.
 
 A lost connection (worker killed, or gone idle between two calls of a long task) is repaired
-once: reconnect, starting a new worker if needed, and resend. If that fails too the client loads
-the engine itself and carries on in-process, so a task never dies because the worker did.
+once: reconnect, starting a new worker if needed, and resend. If no worker can be started the
+client loads the engine itself and carries on in-process, so a task never dies because the worker
+did. If the new worker dies on the resent request too, that request crashes the engine (a damaged
+index does that natively): it is reported as a damaged database and never run in this process.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 import socket
 import threading
 
-from stash_sense.contracts import Progress, Service, ServiceError
+from stash_sense.contracts import DAMAGED_DATABASE, Progress, Service, ServiceError
 from stash_sense.service.items import Item, split_items
 from stash_sense.service.launcher import WorkerUnavailable, connect_or_start
 from stash_sense.service.wire import ProtocolError, recv_message, send_message
@@ -74,9 +76,17 @@ class WorkerClient(Service):
                 try:
                     self._disconnect()
                     self._connect()
-                    return self._round_trip(header, blobs, progress)
                 except (OSError, ProtocolError, WorkerUnavailable) as exc:
                     self._fall_back(exc)
+                    return in_process(self._fallback)
+                try:
+                    return self._round_trip(header, blobs, progress)
+                except (OSError, ProtocolError) as exc:
+                    # A fresh worker died on the same request: a native crash on these databases
+                    # (a damaged index). Loading them here would take this process down with it.
+                    self._disconnect()
+                    raise ServiceError(f"the engine worker crashed twice on this request ({exc}); "
+                                       f"{DAMAGED_DATABASE}") from exc
             return in_process(self._fallback)
 
     def _round_trip(self, header: dict, blobs: list[bytes], progress: Progress | None):

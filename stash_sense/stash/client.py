@@ -11,17 +11,40 @@ Why a wrapper at all:
 from __future__ import annotations
 
 import logging
+import os
+import re
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from stashapi.stashapp import StashInterface
 
 from . import queries as Q
 
 PLUGIN_ID = "stash_sense"
 _log = logging.getLogger(__name__)
+
+# A hung Stash must not block the plugin (and Stash's task queue behind it) forever: every request
+# is bounded. Reads are retried (they change nothing), writes never (a retried write could apply twice).
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 120.0  # one answer; big libraries make some reads slow
+READ_ATTEMPTS = 3
+RETRY_PAUSE_S = 1.0  # doubled after each failed attempt
+# A write recorded at time t was answered (or given up on) by t + this: what ``settle`` compares
+# Stash's updated_at against. At least connect + read timeout, plus slack for the clocks.
+WRITE_WINDOW_S = CONNECT_TIMEOUT_S + READ_TIMEOUT_S + 30.0
+
+
+def request_timeout() -> tuple[float, float]:
+    """(connect, read) seconds; ``STASH_SENSE_STASH_TIMEOUT`` overrides the read part (slow servers)."""
+    try:
+        read = float(os.environ.get("STASH_SENSE_STASH_TIMEOUT") or READ_TIMEOUT_S)
+    except ValueError:
+        read = READ_TIMEOUT_S
+    return CONNECT_TIMEOUT_S, max(read, 0.1)
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -51,7 +74,57 @@ class StashNotFound(StashError):
     """The requested object or file does not exist in Stash (e.g. image 404)."""
 
 
+class StashTimeout(StashUnreachable):
+    """Stash accepted the connection but did not answer in time (hung or overloaded)."""
+
+
+class StashServerError(StashError):
+    """HTTP 5xx without a GraphQL error: Stash failed internally (a read may succeed when retried)."""
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """Every request on the session gets the bounded timeout unless the caller gives its own."""
+
+    def send(self, request, **kwargs):  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = request_timeout()
+        return super().send(request, **kwargs)
+
+
+class StashTooOld(StashError):
+    """Stash older than ``queries.MIN_STASH_VERSION``: our documents would fail its schema."""
+
+
+def check_version(version: Any) -> None:
+    """Refuse a Stash older than the oldest schema our documents are tested against, in one message.
+
+    ``version`` is stashapi's ``StashVersion`` (or anything with major/minor/patch). A build without
+    a release tag parses as 0.0.0: unknown, so it is let through rather than refused.
+    """
+    found = (int(version.major), int(version.minor), int(version.patch))
+    if found == (0, 0, 0) or found >= Q.MIN_STASH_VERSION:
+        return
+    need = "v" + ".".join(map(str, Q.MIN_STASH_VERSION))
+    raise StashTooOld(f"Stash Sense needs Stash {need} or newer; this Stash is v{'.'.join(map(str, found))}. "
+                      "Update Stash, then run Stash Sense again.")
+
+
 # --- connection dicts ---------------------------------------------------------------------------
+
+
+def url_host(host: str) -> str:
+    """The host part of a URL to Stash: an any-address becomes loopback, an IPv6 literal gets brackets.
+
+    Stash's ``host`` setting (sent as ``server_connection.Host``) is where it listens: ``0.0.0.0``
+    or ``::`` is not an address to connect to, and ``http://::1:9999`` is not a URL.
+    """
+    host = host.strip()
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if bare in ("", "0.0.0.0"):
+        return "127.0.0.1" if bare else "localhost"
+    if bare == "::":
+        return "[::1]"
+    return f"[{bare}]" if ":" in bare else bare
 
 
 def connection_from_plugin_input(server_connection: dict) -> dict:
@@ -60,12 +133,9 @@ def connection_from_plugin_input(server_connection: dict) -> dict:
     Stash often listens on 0.0.0.0, which is not a connectable address; only Name/Value of the Go
     ``http.Cookie`` are meaningful. ``ApiKey`` is not sent by Stash but is honoured when present.
     """
-    host = server_connection.get("Host") or "localhost"
-    if host == "0.0.0.0":
-        host = "127.0.0.1"
     conn: dict[str, Any] = {
         "Scheme": server_connection.get("Scheme") or "http",
-        "Host": host,
+        "Host": url_host(server_connection.get("Host") or "localhost"),
         "Port": int(server_connection.get("Port") or 9999),
     }
     cookie = server_connection.get("SessionCookie") or {}
@@ -116,6 +186,19 @@ class _Interface(StashInterface):
         super().__init__(conn=conn, **kwargs)
 
     @property
+    def s(self) -> requests.Session:
+        return self._session
+
+    @s.setter
+    def s(self, session: requests.Session) -> None:
+        # stashapi creates its session (and posts without a timeout) inside its constructor: the
+        # session gets the timeout adapter the moment it is assigned, before the first request.
+        adapter = _TimeoutAdapter()
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        self._session = session
+
+    @property
     def url(self) -> str:  # type: ignore[override]
         return self._url
 
@@ -141,7 +224,8 @@ class _Interface(StashInterface):
             msg = "; ".join(str(e.get("message", e)) for e in errors)
             raise StashGraphQLError(f"Stash GraphQL error: {msg}", errors)
         if response.status_code != 200 or not isinstance(content, dict) or content.get("data") is None:
-            raise StashError(f"Stash answered HTTP {response.status_code} {response.reason} without data at {self.url}")
+            error = StashServerError if response.status_code >= 500 else StashError
+            raise error(f"Stash answered HTTP {response.status_code} {response.reason} without data at {self.url}")
         return content["data"]
 
 
@@ -153,9 +237,7 @@ class StashClient:
 
     def __init__(self, conn: dict, *, verify_ssl: bool = True):
         self.conn = dict(conn)
-        host = self.conn.get("Host", "localhost")
-        if host == "0.0.0.0":
-            host = "127.0.0.1"
+        host = url_host(str(self.conn.get("Host") or "localhost"))
         self.conn["Host"] = host
         base_path = str(self.conn.pop("BasePath", "") or "").rstrip("/")
         self.base_url = f"{self.conn.get('Scheme', 'http')}://{host}:{self.conn.get('Port', 9999)}{base_path}"
@@ -164,12 +246,15 @@ class StashClient:
             self.stash = _Interface(self.conn, base_path, verify_ssl=verify_ssl)
         except StashError:
             raise
+        except requests.exceptions.Timeout as exc:
+            raise StashTimeout(f"Stash at {self.base_url} did not answer within {request_timeout()[1]:g}s") from exc
         except requests.exceptions.ConnectionError as exc:
             raise StashUnreachable(
                 f"Cannot reach Stash at {self.base_url}: is it running? ({exc.__class__.__name__})"
             ) from exc
         except Exception as exc:  # stashapi raises bare Exception
             raise StashError(f"Cannot connect to Stash at {self.base_url}: {exc}") from exc
+        check_version(self.stash.version)
 
     @classmethod
     def from_plugin_input(cls, server_connection: dict, **kwargs: Any) -> StashClient:
@@ -184,17 +269,42 @@ class StashClient:
     # -- generic
 
     def call(self, query: str, variables: dict | None = None) -> dict:
-        """Run one document; returns ``data`` or raises a ``StashError`` subclass."""
+        """Run one document; returns ``data`` or raises a ``StashError`` subclass.
+
+        A read that found Stash unreachable, timed out or got an HTTP 5xx is tried again (up to
+        ``READ_ATTEMPTS``, pausing between); a mutation is sent once.
+        """
+        attempts = READ_ATTEMPTS if is_read(query) else 1
+        pause = RETRY_PAUSE_S
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._call_once(query, variables)
+            except (StashUnreachable, StashServerError) as exc:
+                if attempt == attempts:
+                    raise
+                _log.info("Stash read failed (%s); trying again in %.0fs", exc, pause)
+                time.sleep(pause)
+                pause *= 2
+        raise AssertionError("unreachable")
+
+    def _call_once(self, query: str, variables: dict | None) -> dict:
         try:
             return self.stash.call_GQL(query, dict(variables or {}))
         except StashError:
             raise
+        except requests.exceptions.Timeout as exc:
+            raise StashTimeout(f"Stash at {self.base_url} did not answer within {request_timeout()[1]:g}s: "
+                               "is it overloaded or hung?") from exc
         except requests.exceptions.ConnectionError as exc:
             raise StashUnreachable(f"Lost connection to Stash at {self.base_url}: is it still running?") from exc
         except requests.RequestException as exc:
             raise StashError(f"HTTP error talking to Stash at {self.base_url}: {exc}") from exc
         except Exception as exc:
             raise StashError(f"Stash request failed: {exc}") from exc
+
+    def ping(self) -> str | None:
+        """Stash's version, or a ``StashError`` when it does not answer (after the read retries)."""
+        return self.call(Q.VERSION)["version"]["version"]
 
     # -- galleries / images / scenes
 
@@ -308,6 +418,11 @@ class StashClient:
         res = self.call(Q.FIND_PERFORMERS_BY_STASH_ID, {"endpoint": endpoint, "stash_id": stash_id})
         return res["findPerformers"]["performers"]
 
+    def performers_created_with_stash_id(self, endpoint: str, stash_id: str) -> list[dict]:
+        """``[{"id", "name", "created_at"}]`` of the performers linked to this stash-box ID."""
+        res = self.call(Q.PERFORMERS_CREATED_WITH_STASH_ID, {"endpoint": endpoint, "stash_id": stash_id})
+        return res["findPerformers"]["performers"]
+
     def find_performers_by_name(self, name: str) -> list[dict]:
         """Exact-name matches; more than one means the name alone is ambiguous."""
         return self.call(Q.FIND_PERFORMERS_BY_NAME, {"name": name})["findPerformers"]["performers"]
@@ -402,6 +517,15 @@ class StashClient:
 
     def links(self, target_type: str, ids: list) -> dict[str, dict[str, set[str]]]:
         """``{id: {"performer": {ids}, "tag": {ids}}}`` for galleries, images or scenes."""
+        return link_sets(self._link_objects(target_type, ids))
+
+    def link_state(self, target_type: str, ids: list) -> tuple[dict[str, dict[str, set[str]]], dict[str, str]]:
+        """``links()`` plus ``{id: updated_at}`` (Stash's RFC 3339 time of the object's last change),
+        from one read: what the journal compares to tell our write from a later one."""
+        found = self._link_objects(target_type, ids)
+        return link_sets(found), {str(o["id"]): o.get("updated_at") or "" for o in found}
+
+    def _link_objects(self, target_type: str, ids: list) -> list[dict]:
         ids = [str(i) for i in ids]
         if target_type == "gallery":
             found = self.call(Q.GALLERY_LINKS, {"ids": ids})["findGalleries"]["galleries"]
@@ -411,11 +535,10 @@ class StashClient:
             found = [s for s in (self.call(Q.SCENE_LINKS, {"id": i})["findScene"] for i in ids) if s]
         else:
             raise ValueError(f"unknown target type {target_type!r}")
-        out = link_sets(found)
-        missing = [i for i in ids if i not in out]
+        missing = [i for i in ids if i not in {str(o["id"]) for o in found}]
         if missing:
             raise StashNotFound(f"Stash has no {target_type} with id {', '.join(missing)}")
-        return out
+        return found
 
     # -- local enrollment
 
@@ -496,7 +619,9 @@ class StashClient:
         """GET a Stash URL with our session cookie / ApiKey; clear errors for 401 / 404 / down."""
         url = self.url_for(path)
         try:
-            resp = self.stash.s.get(url, timeout=120)
+            resp = self.stash.s.get(url, timeout=(CONNECT_TIMEOUT_S, max(request_timeout()[1], 120.0)))
+        except requests.exceptions.Timeout as exc:
+            raise StashTimeout(f"Stash at {self.base_url} did not send {what} in time") from exc
         except requests.exceptions.ConnectionError as exc:
             raise StashUnreachable(f"Cannot reach Stash at {self.base_url} to download {what}") from exc
         except requests.RequestException as exc:
@@ -510,6 +635,17 @@ class StashClient:
         if resp.status_code != 200:
             raise StashError(f"Stash answered HTTP {resp.status_code} for {what} at {url}")
         return resp.content
+
+
+def is_read(document: str) -> bool:
+    """A query (changes nothing, safe to retry) rather than a mutation."""
+    return re.search(r"^\s*mutation\b", document, re.MULTILINE) is None
+
+
+def is_zip_member(file: dict) -> bool:
+    """The file lives inside a zip (its path is not a real file): ``zip_file_id`` on every Stash
+    version, ``zip_file`` as newer Stash also answers."""
+    return bool(file.get("zip_file_id") or file.get("zip_file"))
 
 
 def fingerprint(file: dict, fp_type: str) -> str | None:

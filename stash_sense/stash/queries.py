@@ -7,22 +7,29 @@ Only the fields we use are selected, so responses stay small and Stash does litt
 
 from __future__ import annotations
 
+# The oldest Stash whose schema every document here validates against (tests check each supported
+# version's schema in ../shared/stash-schema/versions/).
+# stashapi's constructor reads ``version`` itself; the client checks it against this once.
+MIN_STASH_VERSION = (0, 28, 0)
+
 # --- files / images / galleries ----------------------------------------------------------------
 
 # An image with everything needed to read its bytes (disk path or zip member) and to cache it by
-# fingerprint. `visual_files` replaces the deprecated `files`.
+# fingerprint. `visual_files` replaces the deprecated `files`. `zip_file_id` (not `zip_file`, which
+# Stash has only from v0.29): whether a file is a zip member is all we need to know, and every
+# supported Stash version has it (see MIN_STASH_VERSION).
 IMAGE_FIELDS = """
   id
   title
   visual_files {
     ... on ImageFile {
       id path basename size mod_time width height
-      zip_file { id path }
+      zip_file_id
       fingerprints { type value }
     }
     ... on VideoFile {
       id path basename size mod_time width height
-      zip_file { id path }
+      zip_file_id
       fingerprints { type value }
     }
   }
@@ -36,7 +43,7 @@ query StashSenseFindGallery($id: ID!) {
     id
     title
     image_count
-    files { id path zip_file { id path } }
+    files { id path zip_file_id }
     folder { id path }
     performers { id name }
     tags { id name }
@@ -162,6 +169,21 @@ query StashSenseFindPerformersByStashId($endpoint: String!, $stash_id: String!) 
 }}
 """
 
+# Performers carrying a stash-box ID, with when they were created (reconciling a lost performerCreate).
+PERFORMERS_CREATED_WITH_STASH_ID = """
+query StashSensePerformersCreatedWithStashId($endpoint: String!, $stash_id: String!) {
+  findPerformers(
+    performer_filter: { stash_id_endpoint: { endpoint: $endpoint, stash_id: $stash_id, modifier: EQUALS } }
+    filter: { per_page: -1 }
+  ) { performers { id name created_at } }
+}
+"""
+
+# The cheapest answer Stash gives: is it there at all?
+VERSION = """
+query StashSenseVersion { version { version } }
+"""
+
 # Exact name match; more than one result means the name is ambiguous.
 FIND_PERFORMERS_BY_NAME = f"""
 query StashSenseFindPerformersByName($name: String!) {{
@@ -225,19 +247,19 @@ mutation StashSenseBulkSceneUpdate($input: BulkSceneUpdateInput!) {
 
 GALLERY_LINKS = """
 query StashSenseGalleryLinks($ids: [ID!]) {
-  findGalleries(ids: $ids, filter: { per_page: -1 }) { galleries { id performers { id } tags { id } } }
+  findGalleries(ids: $ids, filter: { per_page: -1 }) { galleries { id updated_at performers { id } tags { id } } }
 }
 """
 
 IMAGE_LINKS = """
 query StashSenseImageLinks($ids: [ID!]) {
-  findImages(ids: $ids, filter: { per_page: -1 }) { images { id performers { id } tags { id } } }
+  findImages(ids: $ids, filter: { per_page: -1 }) { images { id updated_at performers { id } tags { id } } }
 }
 """
 
 SCENE_LINKS = """
 query StashSenseSceneLinks($id: ID!) {
-  findScene(id: $id) { id performers { id } tags { id } }
+  findScene(id: $id) { id updated_at performers { id } tags { id } }
 }
 """
 

@@ -1,9 +1,11 @@
-// Drives Debian's chromium through playwright-core against the harness (tests/browser/harness.py).
+// Drives Debian's chromium through playwright-core against Stash's REAL web UI (../shared/stash-ui/build),
+// served by the demo Stash behind a reverse proxy on a sub-path (devtools/demo/proxy.py, /stash/), with
+// the plugin's JavaScript loaded by Stash's own plugin loader.
 //
 //   node run.mjs <config.json>
 //
-// config: {scenario: "identify" | "nodb" | "bulk" | "scene", url, galleryId, otherGalleryId, accept, expectTop,
-//          artifacts, prefix, timeoutMs}
+// config: {scenario: "gallery" | "nodb" | "bulk" | "scene" | "settings" | "tasks" | "widths", url, galleryId,
+//          imageId, sceneId, accept, withImages, keep, settings, task, artifacts, prefix, timeoutMs}
 // Prints one JSON object on stdout: {ok, error?, ...observations, screenshots: [...]}; the pytest
 // side asserts on it and checks the Stash state over GraphQL.
 import { readFileSync } from "node:fs";
@@ -12,7 +14,7 @@ import { chromium } from "playwright-core";
 
 const cfg = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const TIMEOUT = cfg.timeoutMs || 240000;
-const out = { ok: false, scenario: cfg.scenario, screenshots: [], console: [], pageErrors: [], steps: [] };
+const out = { ok: false, scenario: cfg.scenario, screenshots: [], console: [], pageErrors: [], steps: [], external: [], httpErrors: [] };
 
 function step(s) {
   out.steps.push(s);
@@ -64,87 +66,61 @@ async function focusedCandidateName(page) {
   });
 }
 
+
+// WCAG contrast of an element's text against what is really behind it (backgrounds composited upwards).
+async function contrast(locator) {
+  return locator.evaluate((el) => {
+    const parse = (c) => {
+      const m = c.match(/rgba?\(([^)]+)\)/);
+      if (!m) return [0, 0, 0, 0];
+      const p = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+      return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+    };
+    const layers = [];
+    for (let n = el; n && n.nodeType === 1; n = n.parentElement) {
+      const cs = getComputedStyle(n);
+      layers.push(parse(cs.backgroundColor));
+      if (cs.opacity !== "1") layers[layers.length - 1][3] *= Number(cs.opacity);
+    }
+    let bg = [255, 255, 255];
+    for (const [r, g, b, a] of layers.reverse()) bg = [r * a + bg[0] * (1 - a), g * a + bg[1] * (1 - a), b * a + bg[2] * (1 - a)];
+    const [fr, fg, fb, fa] = parse(getComputedStyle(el).color);
+    const fgc = [fr * fa + bg[0] * (1 - fa), fg * fa + bg[1] * (1 - fa), fb * fa + bg[2] * (1 - fa)];
+    const lum = (rgb) => {
+      const [r, g, b] = rgb.map((v) => {
+        v /= 255;
+        return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const [l1, l2] = [lum(fgc), lum(bg)].sort((a, b) => b - a);
+    return { text: el.textContent.trim().slice(0, 40), cls: el.className, ratio: (l1 + 0.05) / (l2 + 0.05) };
+  });
+}
+
+// Number of lines the button's text takes (a wrapped label has two distinct line tops).
+async function textLines(locator) {
+  return locator.evaluate((el) => {
+    const tops = new Set();
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+      if (!t.textContent.trim()) continue;
+      const range = document.createRange();
+      range.selectNodeContents(t);
+      for (const r of range.getClientRects()) if (r.width > 0) tops.add(Math.round(r.top / 4));
+    }
+    return tops.size;
+  });
+}
+
 async function openGallery(page) {
   await page.goto(cfg.url + "galleries/" + cfg.galleryId);
-  const btn = page.locator(".gallery-toolbar-group:last-child #stash-sense-identify");
-  await btn.waitFor({ timeout: 15000 });
+  const btn = page.locator(".gallery-toolbar #stash-sense-identify");
+  await btn.waitFor({ timeout: 30000 });
   return btn;
 }
 
-// Scene page: persons with time ranges; a time seeks the player; "Add to scene" adds the performer.
-async function sceneScenario(page) {
-  await page.goto(cfg.url + "scenes/" + cfg.sceneId);
-  const btn = page.locator(".scene-toolbar-group:last-child #stash-sense-identify");
-  await btn.waitFor({ timeout: 15000 });
-  step("scene button");
-  await btn.click();
-  await page.locator(".stash-sense-person").first().waitFor({ timeout: TIMEOUT });
-  step("scene results");
-  out.title = await page.locator(".modal-title").first().textContent();
-  out.persons = await persons(page);
-  out.times = await page.$$eval(".stash-sense-person", (els) =>
-    els.map((el) => ({
-      top: ((el.querySelector(".stash-sense-cand-name a, .stash-sense-cand-name > span") || {}).textContent || ""),
-      frames: (el.querySelector(".stash-sense-image-count") || {}).textContent || "",
-      ranges: [...el.querySelectorAll(".stash-sense-time")].map((b) => ({
-        text: b.textContent,
-        start: Number(b.getAttribute("data-start")),
-      })),
-    }))
-  );
-  await shot(page, "scene-results", page.locator(".modal-content"));
-  const person = page.locator(".stash-sense-person", { hasText: cfg.accept }).first();
-  const time = person.locator(".stash-sense-time").first();
-  const start = Number(await time.getAttribute("data-start"));
-  await time.click();
-  out.seek = { start, currentTime: await page.$eval("video", (v) => v.currentTime) };
-  step("seeked");
-  const cand = person.locator(".stash-sense-candidate", { hasText: cfg.accept }).first();
-  await cand.locator(".stash-sense-add").click();
-  await cand.locator(".stash-sense-done").waitFor({ timeout: 60000 });
-  out.acceptText = await cand.locator(".stash-sense-done").textContent();
-  step("accepted");
-}
-
-async function identifyScenario(page) {
-  let btn = await openGallery(page);
-  out.buttonText = (await btn.textContent()).trim();
-  await shot(page, "toolbar", page.locator(".gallery-toolbar"));
-  step("button injected in the gallery toolbar");
-
-  // client-side navigation: the toolbar is re-mounted; the button must follow (stash:location)
-  if (cfg.otherGalleryId) {
-    await page.evaluate((id) => window.__harness.navigate("galleries/" + id), cfg.otherGalleryId);
-    await page.waitForSelector(`#stash-sense-identify[data-target-id="${cfg.otherGalleryId}"]`, { timeout: 15000 });
-    await page.evaluate(() => window.__harness.navigate("images/1"));
-    await page.waitForSelector('.image-toolbar-group:last-child #stash-sense-identify[data-target-type="image"]', {
-      timeout: 15000,
-    });
-    out.imageButton = true;
-    await page.evaluate((id) => window.__harness.navigate("galleries/" + id), cfg.galleryId);
-    await page.waitForSelector(`.gallery-toolbar #stash-sense-identify[data-target-id="${cfg.galleryId}"]`, {
-      timeout: 15000,
-    });
-    btn = page.locator("#stash-sense-identify");
-    step("button re-injected after navigation (gallery -> gallery -> image -> gallery)");
-  }
-
-  await btn.click();
-  // progress state: modal with a spinner, button busy
-  try {
-    await page.waitForSelector(".stash-sense-progress", { timeout: 5000 });
-    out.progressSeen = true;
-    out.buttonBusy = (await page.getAttribute("#stash-sense-identify", "data-state")) === "busy";
-    await page
-      .waitForFunction(() => /\d+ images?/.test(document.querySelector(".stash-sense-progress").textContent), null, {
-        timeout: 3000,
-      })
-      .catch(() => null); // the gallery's image count arrives with a separate query
-    out.progressText = (await page.textContent(".stash-sense-progress").catch(() => "")).trim();
-    await shot(page, "progress", page.locator(".modal-content"));
-  } catch (e) {
-    out.progressSeen = false;
-  }
+async function waitResults(page) {
   await page.waitForSelector(".stash-sense-person, .stash-sense-error, .stash-sense-empty", { timeout: TIMEOUT });
   if (await page.$(".stash-sense-error")) {
     out.modalError = (await page.textContent(".stash-sense-error")).trim();
@@ -152,13 +128,51 @@ async function identifyScenario(page) {
     throw new Error("the modal shows an error: " + out.modalError);
   }
   await page.waitForFunction(() => [...document.images].every((i) => i.complete), null, { timeout: 15000 });
+}
+
+// The page's own performer list (Stash's gallery details panel), outside our modal.
+async function pagePerformers(page) {
+  return page.$$eval(".performer-card", (els) =>
+    els.filter((e) => !e.closest(".stash-sense-modal")).map((e) => e.textContent.trim())
+  );
+}
+
+// The toolbar label fits on one line at the widths users have.
+async function widthsScenario(page) {
+  out.widths = {};
+  for (const width of [1400, 1920]) {
+    await page.setViewportSize({ width, height: 900 });
+    const btn = await openGallery(page);
+    await page.waitForTimeout(300);
+    out.widths[width] = { lines: await textLines(btn), height: (await btn.boundingBox()).height };
+    await shot(page, `toolbar-${width}`, page.locator(".gallery-toolbar"));
+  }
+  step("toolbar measured at 1400 and 1920 px");
+}
+
+// Gallery button in the real toolbar -> modal -> Enter accepts -> Stash's page shows the performer;
+// contrast of the modal's controls; image page button.
+async function galleryScenario(page) {
+  const btn = await openGallery(page);
+  out.buttonText = (await btn.textContent()).trim();
+  out.performersBefore = await pagePerformers(page);
+  await shot(page, "toolbar", page.locator(".gallery-toolbar"));
+  step("button in the real gallery toolbar");
+  await btn.click();
+  try {
+    await page.waitForSelector(".stash-sense-progress", { timeout: 5000 });
+    out.progressSeen = true;
+    out.buttonBusy = (await page.getAttribute("#stash-sense-identify", "data-state")) === "busy";
+  } catch (e) {
+    out.progressSeen = false;
+  }
+  await waitResults(page);
   out.personsBefore = await persons(page);
   out.summary = (await page.textContent(".stash-sense-summary")).trim();
+  await page.waitForTimeout(400); // modal fade-in, so colours are final
   await shot(page, "modal");
   await shot(page, "modal-content", page.locator(".modal-content"));
   step("modal lists " + out.personsBefore.length + " person(s)");
-
-  // keyboard: ArrowDown through persons until the one whose top candidate is cfg.accept
   out.focusTrail = [];
   let found = false;
   for (let i = 0; i < out.personsBefore.length + 1; i++) {
@@ -172,52 +186,125 @@ async function identifyScenario(page) {
     await page.waitForTimeout(100);
   }
   if (!found) throw new Error(`no person with ${cfg.accept} focused; trail ${JSON.stringify(out.focusTrail)}`);
-  out.activeIsPerson = await page.evaluate(() => document.activeElement.classList.contains("stash-sense-person"));
   await page.keyboard.press("Enter");
   const accepted = page.locator(".stash-sense-person-focused .stash-sense-candidate.stash-sense-on-target .stash-sense-done");
   await accepted.first().waitFor({ timeout: 120000 });
   out.acceptMessage = (await page.textContent(".stash-sense-person-focused .stash-sense-cand-msg")).trim();
   step("Enter accepted " + cfg.accept + ": " + out.acceptMessage);
-  // Stash's page data is refreshed (refetchQueries) and shows the performer
+  await showAll(page);
+  await page.waitForTimeout(300);
+  out.contrast = [];
+  for (const b of await page.locator(".stash-sense-modal button:visible, .stash-sense-modal .btn:visible").all()) {
+    if ((await b.textContent()).trim()) out.contrast.push(await contrast(b));
+  }
+  out.rejectButtons = await page.locator(".stash-sense-modal .stash-sense-reject:visible").count();
+
+  await shot(page, "modal-all", page.locator(".modal-content"));
+  await page.locator(".stash-sense-person").first().focus();
+  await page.keyboard.press("Escape");
+  await page.waitForSelector(".stash-sense-modal", { state: "detached", timeout: 10000 });
+  // Stash's own gallery page (its Apollo cache refreshed by the plugin) now lists the performer
   await page.waitForFunction(
-    (n) => [...document.querySelectorAll(".harness-performers li")].some((li) => li.textContent === n),
+    (n) => [...document.querySelectorAll(".performer-card")].some((c) => c.textContent.includes(n)),
     cfg.accept,
     { timeout: 15000 }
   );
-  out.pagePerformers = await page.$$eval(".harness-performers li", (els) => els.map((e) => e.textContent));
-  out.refetches = await page.evaluate(() => window.__harness.refetches.length);
-  out.personsAfter = await persons(page);
-  await shot(page, "accepted", page.locator(".modal-content"));
+  out.performersAfter = await pagePerformers(page);
+  await shot(page, "gallery-after-add");
+  step("the real gallery page shows " + cfg.accept);
 
-  // Esc closes; the button then offers the results again
-  await page.keyboard.press("Escape");
-  await page.waitForSelector(".stash-sense-modal", { state: "detached", timeout: 10000 });
-  out.escClosed = true;
-  out.buttonAfter = (await page.textContent("#stash-sense-identify")).trim();
-  step("Esc closed the modal");
+  await page.goto(cfg.url + "images/" + cfg.imageId);
+  const imageBtn = page.locator(".image-toolbar #stash-sense-identify, .image-toolbar-group #stash-sense-identify");
+  await imageBtn.waitFor({ timeout: 30000 });
+  await imageBtn.click();
+  await waitResults(page);
+  out.imagePersons = await persons(page);
+  await shot(page, "image-modal", page.locator(".modal-content"));
+  step("image page identified " + out.imagePersons.length + " person(s)");
+}
 
-  // narrow (phone) viewport
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.click("#stash-sense-identify");
-  await page.waitForSelector(".stash-sense-person", { timeout: TIMEOUT });
-  await page.waitForTimeout(400); // modal fade-in
-  out.narrow = await page.evaluate(() => {
-    const dlg = document.querySelector(".modal-dialog").getBoundingClientRect();
-    const body = document.querySelector(".modal-body");
-    const wide = [...document.querySelectorAll(".stash-sense-modal *")].filter((el) => {
-      const r = el.getBoundingClientRect();
-      return r.width > 0 && (r.right > window.innerWidth + 1 || r.left < -1);
-    });
-    return {
-      viewport: window.innerWidth,
-      dialogLeft: dlg.left,
-      dialogRight: dlg.right,
-      bodyOverflowX: body.scrollWidth > body.clientWidth + 1,
-      overflowing: wide.slice(0, 5).map((el) => el.className || el.tagName),
-    };
+// Scene page with markers: the marker wall's previews are <video>s before the player; a time in the
+// modal must seek the real (video.js) player.
+async function sceneScenario(page) {
+  await page.goto(cfg.url + "scenes/" + cfg.sceneId);
+  await page.locator("[data-rb-event-key=scene-markers-panel]").click();
+  await page.waitForFunction(() => document.querySelectorAll("video.wall-item-preview").length > 0, null, { timeout: 15000 });
+  out.videos = await page.$$eval("video", (els) => els.map((v) => v.className));
+  step("markers shown: " + out.videos.length + " <video> elements");
+  const btn = page.locator(".scene-toolbar #stash-sense-identify, .scene-toolbar-group #stash-sense-identify");
+  await btn.waitFor({ timeout: 30000 });
+  await btn.click();
+  await waitResults(page);
+  out.title = await page.locator(".stash-sense-modal .modal-title").first().textContent();
+  out.persons = await persons(page);
+  out.times = await page.$$eval(".stash-sense-person", (els) =>
+    els.map((el) => ({
+      top: (el.querySelector(".stash-sense-cand-name a, .stash-sense-cand-name > span") || {}).textContent || "",
+      ranges: [...el.querySelectorAll(".stash-sense-time")].map((b) => ({ text: b.textContent, start: Number(b.getAttribute("data-start")) })),
+    }))
+  );
+  await shot(page, "scene-results", page.locator(".modal-content"));
+  const person = page.locator(".stash-sense-person", { hasText: cfg.accept }).first();
+  const time = person.locator(".stash-sense-time").first();
+  const start = Number(await time.getAttribute("data-start"));
+  await time.click();
+  await page.waitForTimeout(500);
+  out.seek = {
+    start,
+    player: await page.$eval("video.vjs-tech", (v) => v.currentTime),
+    previews: await page.$$eval("video.wall-item-preview", (vs) => vs.map((v) => v.currentTime)),
+  };
+  step("clicked " + start + " s: player at " + out.seek.player);
+  const cand = person.locator(".stash-sense-candidate", { hasText: cfg.accept }).first();
+  await cand.locator(".stash-sense-add").click();
+  await cand.locator(".stash-sense-done").waitFor({ timeout: 60000 });
+  out.acceptText = await cand.locator(".stash-sense-done").textContent();
+}
+
+// The plugin's settings, edited on Stash's Settings > Plugins page as a user does.
+async function settingsScenario(page) {
+  await page.goto(cfg.url + "settings?tab=plugins");
+  for (const [key, value] of Object.entries(cfg.settings)) {
+    if (typeof value === "boolean") {
+      const box = page.locator(`#plugin-stash_sense-${key}`);
+      await box.waitFor({ state: "attached", timeout: 30000 });
+      if ((await box.isChecked()) !== value) await box.evaluate((el) => el.click()); // the switch's input is drawn by CSS
+      await page.waitForFunction(([id, v]) => document.getElementById(id).checked === v, [`plugin-stash_sense-${key}`, value]);
+    } else {
+      const setting = page.locator(`#plugin-stash_sense-${key}`);
+      await setting.locator("button", { hasText: "Edit" }).click();
+      const input = page.locator("#setting-dialog input");
+      await input.fill(String(value));
+      await page.locator("#setting-dialog button[type=submit]").click();
+      await page.locator("#setting-dialog").waitFor({ state: "detached" });
+      await page.waitForFunction(([id, v]) => document.getElementById(id).querySelector(".value").textContent.trim() === v,
+        [`plugin-stash_sense-${key}`, String(value)], { timeout: 10000 });
+    }
+    step(`set ${key} = ${value}`);
+  }
+  await page.waitForTimeout(500); // Stash saves through configurePlugin after each change
+  await shot(page, "settings");
+}
+
+// A plugin task started from Stash's Tasks page; its progress bar in the task queue must move.
+async function tasksScenario(page) {
+  await page.goto(cfg.url + "settings?tab=tasks");
+  const task = page.locator(".setting", { has: page.locator("h3", { hasText: cfg.task }) }).locator("button", { hasText: cfg.task });
+  await task.waitFor({ timeout: 30000 });
+  await page.evaluate(() => {
+    window.__progress = [];
+    setInterval(() => {
+      for (const bar of document.querySelectorAll(".progress-bar")) window.__progress.push(Number(bar.getAttribute("aria-valuenow")));
+      if (document.querySelector(".progress-bar")) window.__sawBar = true;
+    }, 50);
   });
-  await shot(page, "narrow");
-  step("narrow viewport checked");
+  await task.click();
+  step("task started: " + cfg.task);
+  await page.waitForFunction(() => window.__sawBar, null, { timeout: 60000 });
+  await shot(page, "task-running");
+  await page.waitForFunction(() => window.__sawBar && !document.querySelector(".progress-bar"), null, { timeout: TIMEOUT });
+  out.progress = await page.evaluate(() => window.__progress);
+  step("progress values: " + [...new Set(out.progress)].join(","));
 }
 
 async function nodbScenario(page) {
@@ -295,7 +382,15 @@ async function bulkScenario(page) {
   await shot(page, "rescan", page.locator(".modal-content"));
 }
 
-const SCENARIOS = { identify: identifyScenario, nodb: nodbScenario, bulk: bulkScenario, scene: sceneScenario };
+const SCENARIOS = {
+  gallery: galleryScenario,
+  widths: widthsScenario,
+  nodb: nodbScenario,
+  bulk: bulkScenario,
+  scene: sceneScenario,
+  settings: settingsScenario,
+  tasks: tasksScenario,
+};
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -312,11 +407,19 @@ const browser = await chromium.launch({
 });
 let page;
 try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: "dark" });
+  const context = await browser.newContext({ viewport: { width: cfg.width || 1400, height: 900 }, colorScheme: "dark" });
+  // Stash's player asks Google for the Chromecast script; nothing leaves 127.0.0.1 in tests
+  await context.route(/^https?:\/\/(?!127\.0\.0\.1)/, (route) => {
+    out.external.push(route.request().url());
+    return route.abort();
+  });
   page = await context.newPage();
   page.setDefaultTimeout(30000);
   page.on("console", (m) => {
     if (m.type() === "error" || m.type() === "warning") out.console.push(`${m.type()}: ${m.text()}`.slice(0, 500));
+  });
+  page.on("response", (r) => {
+    if (r.status() >= 400) out.httpErrors.push(`${r.status()} ${r.url()}`);
   });
   page.on("pageerror", (e) => out.pageErrors.push(String(e).slice(0, 500)));
   await SCENARIOS[cfg.scenario](page);

@@ -5,7 +5,7 @@ from __future__ import annotations
 from devtools.demo.server import validate_document
 from stash_sense.jobs.cache import EmbeddingCache, file_key
 from stash_sense.jobs.decide import decide
-from stash_sense.jobs.fetch import GALLERIES_IMAGES, batches
+from stash_sense.jobs.gallery_reads import GALLERIES_IMAGES, batches
 from stash_sense.jobs.ledger import Ledger
 from stash_sense.jobs.options import BulkOptions
 from stash_sense.jobs.sampling import sample

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import LFW
-from stash_sense.cli.main.main import main
 from voyager import Index
 
+from stash_sense.cli.main import main
 from stash_sense.engine import load_pack
 from stash_sense.engine.builder import build_database, enroll
 from stash_sense.engine.database import DatabaseError, load_database, new_index

@@ -120,11 +120,11 @@ def run_entry(plugin: Path, args: dict, **env) -> tuple[dict, str]:
 
 
 def test_first_run_creates_the_venv_then_reexecs_with_stdin(fake_plugin):
-    result, log = run_entry(fake_plugin, {"mode": "x", "big": "y" * 200_000})
+    result, log = run_entry(fake_plugin, {"mode": "download_db", "big": "y" * 200_000})  # a task may install
     venv = fake_plugin / ".venv"
     assert "error" not in result, result
     assert Path(result["output"]["prefix"]).resolve() == venv.resolve()
-    assert result["output"]["args"] == {"mode": "x", "big": "y" * 200_000}  # stdin handed over intact
+    assert result["output"]["args"] == {"mode": "download_db", "big": "y" * 200_000}  # stdin handed over intact
     assert "\x01i\x02Stash Sense: preparing its Python environment" in log and "\x01p\x021.0" in log
     assert json.loads((venv / boot.STAMP).read_text())["python"] == ""
 
@@ -132,7 +132,7 @@ def test_first_run_creates_the_venv_then_reexecs_with_stdin(fake_plugin):
     assert result["output"]["args"] == {"mode": "again"} and "preparing" not in log  # later runs: straight in
 
     (fake_plugin / "requirements.txt").write_text("stash-sense-no-such-package==0.0.1\n")
-    result, log = run_entry(fake_plugin, {"mode": "x"})
+    result, log = run_entry(fake_plugin, {"mode": "setup"})
     assert result["error"].startswith("Installing Stash Sense's Python packages failed")
     assert "Run this by hand, then try again:" in result["error"] and "-m pip install" in result["error"]
     assert "\x01e\x02Installing Stash Sense's Python packages failed" in log

@@ -70,7 +70,7 @@ def test_apply_creates_from_stashbox_or_links_by_name(stash):
     assert out["created"] is False and out["performer_id"] == stash.performer("Jacques Chirac")
     assert stash.gallery_performers("Rumsfeld and Chirac") == {"Donald Rumsfeld", "Jacques Chirac"}
     # creation off: a clear error and nothing written
-    stash.configure({"createPerformers": False})
+    stash.configure({"linkExistingOnly": True})
     state = stash.links()
     run = apply(stash, "Chavez, Powell and a stranger", "Hugo Chavez")
     assert "is not a performer in your Stash" in run.error and stash.links() == state

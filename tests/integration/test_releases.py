@@ -317,3 +317,74 @@ def test_release_inside_one_folder_is_installed_flat(fixture_release, root, tmp_
     path = install_release(str(zip_path), engine.pack, root)
     assert (path / "manifest.json").is_file() and not (path / "stash-sense-data").exists()
     assert verify_active(root) == []
+
+
+# --- what a release zip may put on disk: the database files its manifest names, at the stated sizes ---
+
+GIB = 1 << 30
+
+
+def _with_member(zip_path: Path, name: str, size: int) -> None:
+    """Append a ``size``-byte member of zeros, streamed (a 1 GiB one deflates to ~1 MB)."""
+    with zipfile.ZipFile(zip_path, "a", zipfile.ZIP_DEFLATED) as bundle:
+        info = zipfile.ZipInfo(name)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with bundle.open(info, "w", force_zip64=True) as out:
+            block = bytes(1 << 20)
+            for _ in range(size // len(block)):
+                out.write(block)
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def test_unlisted_1gib_member_is_not_kept(fixture_release, root, httpserver, engine, tmp_path):
+    zip_path = tmp_path / "stowaway.zip"
+    zip_path.write_bytes(fixture_release["zips"]["v1"])
+    _with_member(zip_path, "stowaway.bin", GIB)
+    assert zip_path.stat().st_size < 20 << 20
+    url = _serve_zip(httpserver, "stowaway", zip_path.read_bytes())
+    path = install_release(url, engine.pack, root)
+    assert not (path / "stowaway.bin").exists()
+    assert sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) == sorted(
+        p.name for p in fixture_release["v1"].iterdir())
+    assert _folder_bytes(root) < 10 << 20
+    assert verify_active(root) == [] and load_database(path, engine.pack).version
+
+
+def test_member_listed_in_checksums_but_not_a_database_file_is_not_kept(fixture_release, root, engine, tmp_path):
+    folder = _variant(fixture_release["v1"], tmp_path / "listed")
+    (folder / "extra.bin").write_bytes(b"x" * 1000)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["checksums"]["extra.bin"] = "sha256:" + "0" * 64
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    _zip_folder(folder, tmp_path / "listed.zip")
+    path = install_release(str(tmp_path / "listed.zip"), engine.pack, root)
+    assert not (path / "extra.bin").exists() and verify_active(root) == []
+
+
+def test_size_different_from_the_manifest_is_refused_before_extracting(fixture_release, root, httpserver,
+                                                                       installed_v1, engine, tmp_path):
+    folder = _variant(fixture_release["v1"], tmp_path / "resized")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["sizes"]["faces.json"] += 1
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    url = _serve_zip(httpserver, "resized", _zip_folder(folder, tmp_path / "resized.zip"))
+    message = _refused(root, installed_v1, url, engine, "faces.json is .* bytes in the zip, its manifest says")
+    assert url in message
+
+
+def test_downloaded_release_without_index_checksums_is_refused(fixture_release, root, httpserver, installed_v1,
+                                                               engine, tmp_path):
+    folder = _variant(fixture_release["v1"], tmp_path / "unsummed")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["checksums"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    data = _zip_folder(folder, tmp_path / "unsummed.zip")
+    url = _serve_zip(httpserver, "unsummed", data)
+    message = _refused(root, installed_v1, url, engine, "no checksum for face_mbf128.voy")
+    assert "tampered" in message
+    # a zip the user picked by hand (offline install) is theirs to trust
+    path = install_release(str(tmp_path / "unsummed.zip"), engine.pack, root)
+    assert load_database(path, engine.pack).version

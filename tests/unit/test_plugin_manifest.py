@@ -17,6 +17,7 @@ UI_KEYS = {"requires", "csp", "javascript", "css", "assets"}
 SETTING_KEYS = {"type", "displayName", "description"}
 TASK_KEYS = {"name", "description", "execArgs", "defaultArgs"}
 TASKS = {
+    "Set up / repair environment": "setup",
     "Identify performers in all galleries": "bulk_galleries",
     "Identify performers in galleries without performers": "bulk_galleries_untagged",
     "Identify performers in galleries with a tag": "bulk_galleries_tagged",
@@ -79,7 +80,7 @@ def test_ui_files_exist_and_no_other_yml_in_the_plugin_folder():
     assert sorted(js) == sorted(str(p.relative_to(REPO)) for p in (REPO / "stash_sense" / "js").glob("*.js"))
     for path in js + ui["css"]:
         assert (REPO / path).is_file()
-    skip = {".git", ".venv", "data", "node_modules"}
+    skip = {".git", ".venv", "data", "node_modules", "dist"}  # dist: `make package` output, never installed as is
     found = [p.relative_to(REPO) for p in REPO.rglob("*.yml")]
     stray = [p for p in found if not skip & set(p.parts) and str(p) != "stash_sense.yml"]
     assert stray == []  # Stash would load every *.yml as a plugin

@@ -36,7 +36,7 @@ def test_guard_keeps_stdout_to_the_result():
     proc = subprocess.run([sys.executable, "-c", NOISY.format(repo=str(REPO))], capture_output=True, text=True)
     assert proc.stdout == '{"output": {"ok": true}}\nafter\n'
     assert "stray print\n" in proc.stderr and "native write\n" in proc.stderr
-    assert "\x01i\x02hello\n\x01i\x02world\n" in proc.stderr and "\x01p\x021.0000\n" in proc.stderr
+    assert "\x01i\x02hello\\nworld\n" in proc.stderr and "\x01p\x021.0000\n" in proc.stderr
 
 
 def test_garbage_on_stdin_gives_one_error_object():
@@ -59,18 +59,25 @@ def test_settings_defaults_and_parsing():
 
 
 def test_stash_log_handler_lines_levels_and_limits():
-    """Every record line becomes one prefixed line; no empty prefix-only line (Stash needs >= 4 bytes);
-    each line fits the 64 KiB *byte* limit of Stash's line scanner."""
+    """Every record becomes one prefixed line (a title's newline or \\x01 cannot start or forge one),
+    plus its traceback; no empty prefix-only line (Stash needs >= 4 bytes); each line fits the
+    64 KiB *byte* limit of Stash's line scanner."""
     stream = io.StringIO()
     logger = logging.getLogger("stash_sense.test_handler")
     logger.handlers, logger.propagate = [protocol.StashLogHandler(stream)], False
     logger.setLevel(logging.DEBUG)
     logger.info("")
-    logger.warning("first\n\nsecond")
+    logger.warning("Gallery 7 (x\n\x01e\x02forged): nothing added")
     logger.error("é" * 40000)
     logger.debug("quiet")
     report_progress(logger, 0.25)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logger.error("failed", exc_info=True)
     lines = stream.getvalue().split("\n")[:-1]
-    assert lines[:2] == ["\x01w\x02first", "\x01w\x02second"]
-    assert lines[2].startswith("\x01e\x02é") and len(lines[2].encode()) + 1 <= 64 * 1024
-    assert lines[3:] == ["\x01d\x02quiet", "\x01p\x020.2500"]
+    assert lines[0] == "\x01w\x02Gallery 7 (x\\n\\x01e\\x02forged): nothing added"
+    assert lines[1].startswith("\x01e\x02é") and len(lines[1].encode()) + 1 <= 64 * 1024
+    assert lines[2:4] == ["\x01d\x02quiet", "\x01p\x020.2500"]
+    assert lines[4] == "\x01e\x02failed" and lines[5].startswith("\x01e\x02Traceback")
+    assert lines[-1] == "\x01e\x02ValueError: boom"

@@ -14,6 +14,20 @@ from .base import Resolvers
 class SceneResolvers(Resolvers):
     """findScene(s), bulkSceneUpdate, scene markers."""
 
+    def sceneMarkerTags(self, info: Any, scene_id: str) -> list[dict]:
+        """The scene's markers grouped by primary tag (the scene page's Markers tab and marker wall)."""
+        c = self.ctx
+        rows = c.all("SELECT * FROM scene_markers WHERE scene_id = ? ORDER BY seconds", (int(scene_id),))
+        groups: dict[int, list] = {}
+        for r in rows:
+            groups.setdefault(r["primary_tag_id"], []).append(c.scene_marker(r))
+        return [{"tag": c.tag(c.one("SELECT * FROM tags WHERE id = ?", (tid,))), "scene_markers": markers}
+                for tid, markers in groups.items()]
+
+    def sceneStreams(self, info: Any, id: str | None = None) -> list[dict]:
+        scene = self.findScene(info, id) if id is not None else None
+        return scene["sceneStreams"] if scene else []
+
     def findScene(self, info: Any, id: str | None = None, checksum: str | None = None) -> dict | None:
         c = self.ctx
         if id is not None:

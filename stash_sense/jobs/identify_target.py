@@ -58,13 +58,32 @@ def identify_target(client: StashClient, settings: Settings, journal: Journal, t
     persons = describe_persons(group["persons"], thresholds, dict(zip(names, sources)), PerformerResolver(client),
                                on_target, journal.rejected(target_type, str(target_id)))
     version = engine_access.database_info()
-    journal.store_suggestions(target_type, str(target_id),
-                              [suggestable(p) for p in persons if not p["unknown"]], version["version"])
+    keep_suggestions(journal, target_type, str(target_id), [suggestable(p) for p in persons if not p["unknown"]],
+                     version["version"])
     log.info(f"Stash Sense: {len(persons)} person(s) in {target_type} {target_id} "
              f"({time.monotonic() - started:.1f}s)")
     return {"target": {"type": target_type, "id": str(target_id)}, "persons": persons, "thresholds": thresholds,
             "images": group["images"] + len(errors), "faces": group["faces"],
             "errors": errors + group["errors"], "database": version}
+
+
+def keep_suggestions(journal: Journal, target_type: str, target_id: str, persons: list, db_version: str | None) -> bool:
+    """Store the click's suggestions for the review modal; on a full disk, say so and go on.
+
+    The identification itself is done and already paid for: a disk too full to store the
+    suggestions must not cost the user the answer (only the stored copy for later).
+    """
+    from stash_sense import paths
+    from stash_sense.library.disk import disk_full_message, is_disk_full
+
+    try:
+        journal.store_suggestions(target_type, target_id, persons, db_version)
+    except Exception as exc:
+        if not is_disk_full(exc, paths.data_dir()):
+            raise
+        log.warning(f"Suggestions for {target_type} {target_id} not stored: {disk_full_message(paths.data_dir())}")
+        return False
+    return True
 
 
 def describe_persons(persons: list, thresholds: Thresholds, sources: dict, resolver: PerformerResolver,
