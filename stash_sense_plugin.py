@@ -46,7 +46,8 @@ SETUP_MODE = "setup"
 SETUP_TASK = "Set up / repair environment"  # the manifest's task name (Stash starts tasks by name)
 # Modes Stash runs as tasks (the manifest's tasks): the only ones allowed to install.
 TASK_MODES = frozenset({SETUP_MODE, "bulk_galleries", "bulk_galleries_untagged", "bulk_galleries_tagged",
-                        "identify_scenes", "download_db", "enroll_local", "undo_last_run"})
+                        "identify_scenes", "download_db", "enroll_local", "undo_last_run",
+                        "unknown_people", "library_index_rebuild", "identify_new_content"})
 NO_MUSL = ("Stash Sense cannot run its face engine inside this Stash: its Python uses musl libc (Alpine Linux, "
            "as in the official Stash Docker image), and onnxruntime, OpenCV and Voyager publish no musl builds. "
            "Run the engine on the host or another machine (`pip install \"stash-sense[engine]\"` then "

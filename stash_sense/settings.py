@@ -71,6 +71,9 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
                        "Where a remote engine reaches this Stash to sample scene videos, e.g. "
                        "http://192.168.1.10:9999 (Stash in Docker: its published address). Empty: the address "
                        "the plugin uses."),
+    "identifyNewContent": ("BOOLEAN", "Identify new galleries and scenes",
+                           "When Stash creates galleries, scenes or images (a scan), queue them and identify them "
+                           "with the bulk rules once the scan settles."),
 }
 
 
@@ -92,6 +95,7 @@ class Settings:
     engine_url: str = ""  # empty: the engine runs beside Stash
     engine_token: str = ""
     engine_stash_url: str = ""  # empty: the address the plugin reaches Stash at
+    identify_new_content: bool = False
 
     def thresholds(self, calibrated: dict[str, float]) -> dict[str, float]:
         """Effective auto/review thresholds: settings override the calibrated ones; review <= auto."""
@@ -177,4 +181,5 @@ def from_stash(raw: dict | None) -> Settings:
         engine_url=_text(raw.get("engineUrl"), ""),
         engine_token=_text(raw.get("engineToken"), ""),
         engine_stash_url=_text(raw.get("engineStashUrl"), ""),
+        identify_new_content=parse_flag(raw.get("identifyNewContent"), False),
     )

@@ -9,6 +9,7 @@ import sys
 from stash_sense.cli.bulk import add_bulk_commands
 from stash_sense.cli.db import add_db_commands
 from stash_sense.cli.identify import add_identify_commands
+from stash_sense.cli.library import add_library_commands
 from stash_sense.cli.options import add_engine_options, engine_from
 from stash_sense.cli.serve import add_serve_command
 
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     add_db_commands(commands, add_engine_options, engine_from)
     add_bulk_commands(commands, add_engine_options, engine_from)
     add_serve_command(commands)
+    add_library_commands(commands)
     args = parser.parse_args(argv)
     install_terminal_logging()
     try:

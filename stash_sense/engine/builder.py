@@ -167,6 +167,36 @@ def enroll(engine: Engine, db: FaceDatabase, identities: Mapping[str, list],
     ``db`` is consumed (its indices are extended in place); load the folder again to search it.
     """
     chosen, report = enrollment_faces(engine, identities, {uid: _stored_embeddings(db, uid) for uid in identities})
+    _extend(engine.pack, db, chosen, performers)
+    return report
+
+
+def add_faces(pack, path: Path, chosen: Mapping[str, list[dict]], performers: dict[str, dict]) -> int:
+    """Faces whose identity is already settled (embeddings per embedder, e.g. a library person the
+    user named) into the database at ``path``, created empty when missing; no image is analysed."""
+    path = Path(path)
+    if not (path / "manifest.json").exists():
+        indices = {spec.name: new_index(spec.dim) for spec in pack.embedders}
+        _write_staged(path, lambda staging: write_database(staging, pack, [], {}, indices))
+    _extend(pack, load_database(path, pack), chosen, performers)
+    return sum(len(v) for v in chosen.values())
+
+
+def forget_identity(pack, path: Path, universal_id: str) -> int:
+    """Take an identity's faces out of a database (they become null gaps, which never match)."""
+    db = load_database(Path(path), pack)
+    ids = [i for i, uid in enumerate(db.faces) if uid == universal_id]
+    if not ids and universal_id not in db.performers:
+        return 0
+    faces = [None if uid == universal_id else uid for uid in db.faces]
+    records = {uid: dict(r) for uid, r in db.performers.items() if uid != universal_id}
+    extra = {k: db.manifest[k] for k in ("sources",) if k in db.manifest}
+    _write_staged(db.path, lambda staging: write_database(staging, pack, faces, records, db.indices, extra=extra))
+    return len(ids)
+
+
+def _extend(pack, db: FaceDatabase, chosen: Mapping[str, list[dict]], performers: dict[str, dict]) -> None:
+    """Append faces to ``db``'s indices and records and write it back (staged, then swapped in)."""
     faces = list(db.faces)
     records = {uid: dict(record) for uid, record in db.performers.items()}
     for uid, embeddings in chosen.items():
@@ -181,9 +211,7 @@ def enroll(engine: Engine, db: FaceDatabase, identities: Mapping[str, list],
         record.update({k: v for k, v in performers.get(uid, {}).items() if k not in record})
         record["face_count"] = record.get("face_count", 0) + len(embeddings)
     extra = {k: db.manifest[k] for k in ("sources",) if k in db.manifest}
-    _write_staged(db.path, lambda staging: write_database(staging, engine.pack, faces, records, db.indices,
-                                                          extra=extra))
-    return report
+    _write_staged(db.path, lambda staging: write_database(staging, pack, faces, records, db.indices, extra=extra))
 
 
 def _stored_embeddings(db: FaceDatabase, uid: str) -> list[dict]:

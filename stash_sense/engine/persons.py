@@ -64,6 +64,7 @@ class Person:
 
     def to_dict(self) -> dict:
         return {"faces": len(self.faces), "images": self.images, "incidental": self.incidental,
+                "face_indices": [f.index for f in self.faces],
                 "best_face": {"image": self.best_face.image, "box": self.best_face.box},
                 "identified": self.identified.to_dict() if self.identified else None,
                 "candidates": [c.to_dict() for c in self.candidates]}

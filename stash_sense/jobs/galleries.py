@@ -75,7 +75,7 @@ def _analysed(run: Run, prepared: PreparedGallery) -> Analysed:
     group = run.service.identify_analyzed(results) if results else {"persons": [], "faces": 0}
     by_id = {str(i["id"]): i for i in prepared.images}
     return Analysed(group, len(results), prepared.links, unreadable=len(errors), cached=len(prepared.cached),
-                    crop_source=lambda match: _source(run, by_id, match))
+                    crop_source=lambda match: _source(run, by_id, match), results=results, cache_keys=prepared.keys)
 
 
 def _prepared(run: Run, todo: list[dict]) -> Iterator[PreparedGallery]:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from stash_sense.contracts import EngineUnreachable, Service, Thresholds
-from stash_sense.jobs import halt
+from stash_sense.jobs import halt, library_index
 from stash_sense.jobs.cache import EmbeddingCache, engine_fingerprint
 from stash_sense.jobs.decide import Decision, Match, decide
 from stash_sense.jobs.ledger import Ledger
@@ -56,6 +56,8 @@ class Analysed:
     cached: int = 0
     crop_source: Callable[[Match], str | bytes | None] = lambda match: None  # pixels for the review crop
     review_fields: Callable[[Match], dict] = lambda match: {}  # extra fields of a stored suggestion
+    results: list[dict] = field(default_factory=list)  # the analysed images (library face index)
+    cache_keys: dict[str, str | None] = field(default_factory=dict)  # image -> embedding cache key
 
 
 class ItemKind(Protocol):
@@ -226,6 +228,7 @@ def _one(run: Run, item: dict, analyse: Callable[[], Analysed]) -> None:
 
 def _identify_and_write(run: Run, item: dict, analysed: Analysed) -> str:
     item_id, summary = str(item["id"]), run.summary
+    library_index.record(run, item, analysed)
     summary.images += analysed.images
     summary.inferred += analysed.inferred
     summary.cached += analysed.cached

@@ -79,7 +79,7 @@ def _analysed(run: Run, scene: dict) -> Analysed:
     group = run.service.identify_analyzed(frames.results) if frames.results else {"persons": [], "faces": 0}
     _add_time_ranges(group, frames)
     return Analysed(group, len(frames.results), None, inferred=frames.inferred, cached=frames.cached,
-                    review_fields=_review_fields)
+                    review_fields=_review_fields, results=frames.results)
 
 
 def _frames(options: BulkOptions) -> int:

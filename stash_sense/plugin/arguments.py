@@ -143,6 +143,8 @@ SCHEMA: dict[str, dict[str, Check]] = {
     "bulk_galleries_tagged": dict(BULK),
     "identify_scenes": {"force": switch, "dry_run": switch, "frames": whole(1, 10_000), "markers": switch},
     "setup": {},
+    "task_outcome": {"task": text(r"[a-z_]{1,64}", "a task mode such as download_db"),
+                     "since": text(what="the job's start time (RFC 3339)")},
     # the Stash Sense page (plugin/page.py)
     "review_queue": {"page": whole(1, 1_000_000), "per_page": whole(1, 200), "target_type": one_of(*TARGET_TYPES),
                      "min_confidence": real(0, 1), "max_confidence": real(0, 1), "performer": text(),
@@ -159,6 +161,45 @@ SCHEMA: dict[str, dict[str, Check]] = {
     "stop_worker": {},
     "threshold_preview": {"auto": real(0, 1)},
 }
+
+
+def item_list(name: str, value: Any) -> list[dict]:
+    """Library items to act on: ``[{"type": "gallery"|"image"|"scene", "id": <Stash id>}, ...]``."""
+    if not isinstance(value, list):
+        raise ArgumentError(f"{name} must be a list of {{type, id}} objects, not {_kind(value)}")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise ArgumentError(f"{name}[{i}] must be an object with type and id, not {_kind(item)}")
+        out.append({"type": one_of(*TARGET_TYPES)(f"{name}[{i}].type", item.get("type")),
+                    "id": stash_id(f"{name}[{i}].id", item.get("id"))})
+    return out
+
+
+def hook_context(name: str, value: Any) -> dict:
+    """Stash's ``hookContext``: the created object's id and the trigger (``input`` is nil in a scan)."""
+    if not isinstance(value, dict):
+        raise ArgumentError(f"{name} must be an object, not {_kind(value)}")
+    return {"id": stash_id(f"{name}.id", value.get("id")),
+            "type": text(r"[A-Za-z]+\.[A-Za-z]+\.Post", "a hook trigger such as Gallery.Create.Post")(
+                f"{name}.type", value.get("type"))}
+
+
+# The library's own faces (plugin/library_ops.py) and new-content hooks (plugin/hooks.py)
+SCHEMA.update({
+    "unknown_people": {},
+    "library_index_rebuild": {},
+    "unknown_people_list": {"status": one_of("open", "hidden", "named"), "crops": switch,
+                            "max_people": whole(1, 10_000)},
+    "unknown_person_name": {"person_id": whole(1, MAX_ID), "performer_id": stash_id, "new_name": text(),
+                            "dry_run": switch},
+    "unknown_person_hide": {"person_id": whole(1, MAX_ID)},
+    "find_everywhere": {"performer_id": stash_id},
+    "find_everywhere_add": {"performer_id": stash_id, "items": item_list, "above_auto": switch, "dry_run": switch},
+    "new_content_hook": {"hookContext": hook_context},
+    "identify_new_content": {},
+})
+
 REQUIRED: dict[str, tuple[str, ...]] = {
     "identify_gallery": ("gallery_id",),
     "identify_image": ("image_id",),
@@ -170,6 +211,11 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "undo_preview": ("run_id",),
     "undo_run": ("run_id",),
     "threshold_preview": ("auto",),
+    "task_outcome": ("task",),
+    "unknown_person_name": ("person_id",),
+    "unknown_person_hide": ("person_id",),
+    "find_everywhere": ("performer_id",),
+    "find_everywhere_add": ("performer_id",),
 }
 
 

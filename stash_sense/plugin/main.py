@@ -60,10 +60,11 @@ def run(plugin_input: dict) -> str:
     """The JSON text to print for one PluginInput (never raises)."""
     ctx = Context(plugin_input)
     started = time.monotonic()
-    outcome = _TaskRecord(str(ctx.args.get("mode") or ""))
+    mode = ctx.args.get("mode") if isinstance(ctx.args, dict) else None  # validated by dispatch
+    outcome = _TaskRecord(str(mode or ""))
     try:
         output = dispatch(ctx)
-        log.debug(f"Stash Sense: {ctx.args.get('mode')} done in {time.monotonic() - started:.2f}s")
+        log.debug(f"Stash Sense: {mode} done in {time.monotonic() - started:.2f}s")
         outcome.finished()
         return protocol.result_json(output)
     except Exception as exc:

@@ -19,6 +19,7 @@ from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver
 from stash_sense.library.undo import rollback
 from stash_sense.library.writeback import WriteBack
+from stash_sense.plugin import hooks, library_ops
 from stash_sense.plugin import tasks as bulk
 from stash_sense.progress import report_progress
 from stash_sense.service import access as engine_access
@@ -240,7 +241,9 @@ def undo_last_run(ctx: Context) -> dict:
         log.info(f"[dry run] would undo run {run['id'] if run else None}")
         return {"run_id": run["id"] if run else None, "dry_run": True}
     with exclusive_run("task undo_last_run"):  # not under a bulk run that is still writing
-        return undo_last(ctx.client, ctx.journal, ctx.args.get("run_kind") or None)
+        undone = undo_last(ctx.client, ctx.journal, ctx.args.get("run_kind") or None)
+        library_ops.after_undo(ctx)
+    return undone
 
 
 def _not_with_a_remote_engine(ctx: Context, task: str, instead: str) -> None:
@@ -347,6 +350,8 @@ OPERATIONS: dict[str, Callable[[Context], Any]] = {
     "bulk_galleries_untagged": _bulk("bulk_galleries_untagged"),
     "bulk_galleries_tagged": _bulk("bulk_galleries_tagged"),
     "identify_scenes": _bulk("identify_scenes"),
+    **library_ops.OPERATIONS,
+    **hooks.OPERATIONS,
 }
 
 

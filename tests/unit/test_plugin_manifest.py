@@ -25,8 +25,13 @@ TASKS = {
     "Identify scenes": "identify_scenes",
     "Download/update face database": "download_db",
     "Build local reference from my performers": "enroll_local",
+    "Find recurring unknown people": "unknown_people",
+    "Rebuild the library face index": "library_index_rebuild",
+    "Identify new content": "identify_new_content",
     "Undo last bulk run": "undo_last_run",
 }
+HOOK_KEYS = {"name", "description", "execArgs", "defaultArgs", "triggeredBy"}
+HOOK_TRIGGERS = {"Gallery.Create.Post", "Scene.Create.Post", "Image.Create.Post"}
 
 
 def manifest() -> dict:
@@ -79,3 +84,10 @@ def test_ui_files_exist_and_no_other_yml_in_the_plugin_folder():
     found = [p.relative_to(REPO) for p in REPO.rglob("*.yml")]
     stray = [p for p in found if not skip & set(p.parts) and str(p) != "stash_sense.yml"]
     assert stray == []  # Stash would load every *.yml as a plugin
+
+
+def test_hooks_only_queue_new_content():
+    hooks = manifest()["hooks"]
+    assert [h["defaultArgs"]["mode"] for h in hooks] == ["new_content_hook"]
+    assert set(hooks[0]) <= HOOK_KEYS and set(hooks[0]["triggeredBy"]) == HOOK_TRIGGERS
+    assert "new_content_hook" in OPERATIONS
