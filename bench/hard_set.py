@@ -47,8 +47,8 @@ def _resize(image: np.ndarray, scale: float) -> np.ndarray:
 
 
 def small_in_large(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The person far away in a big frame: face ~18-34 px in a 1280x720 or 1920x1080 photo."""
-    small = _resize(image, rng.uniform(0.16, 0.30))  # LFW faces are ~110 px of a 250 px image
+    """The person far away in a big frame: face ~22-40 px in a 1280x720 or 1920x1080 photo."""
+    small = _resize(image, rng.uniform(0.20, 0.36))  # LFW faces are ~110 px of a 250 px image
     width, height = (1920, 1080) if rng.random() < 0.5 else (1280, 720)
     gradient = np.linspace(rng.uniform(40, 120), rng.uniform(120, 220), width)[None, :, None]
     tint = rng.uniform(0.7, 1.1, size=3)[None, None, :]
@@ -62,8 +62,8 @@ def small_in_large(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def thumbnail(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A re-compressed gallery thumbnail: 64-110 px wide, JPEG quality 15-35."""
-    return _jpeg(_resize(image, rng.uniform(64, 110) / image.shape[1]), int(rng.integers(15, 36)))
+    """A re-compressed gallery thumbnail: 72-120 px wide (face ~32-53 px), JPEG quality 15-35."""
+    return _jpeg(_resize(image, rng.uniform(72, 120) / image.shape[1]), int(rng.integers(15, 36)))
 
 
 def blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
