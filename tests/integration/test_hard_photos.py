@@ -93,3 +93,15 @@ def test_hard_set_degradations_are_deterministic_and_named_by_kind(tmp_path):
         assert first.read_bytes() == second.read_bytes(), kind
         assert kind_of(first) == kind
     assert kind_of(source) == "clean"
+
+
+def test_face_features_survive_the_service_codec(engine):
+    """The worker hands analysed faces over as JSON: sharpness must come back, or a worker-run
+    identification would score every face as smeared."""
+    from stash_sense.service.codec import image_from_dict, image_to_dict
+
+    result = engine.analyze([sorted((LFW / "Tony_Blair").glob("*.jpg"))[0]])[0]
+    restored = image_from_dict(image_to_dict(result))
+    before, after = result.primary_face().detection, restored.primary_face().detection
+    assert before.sharpness > 1.0 and after.sharpness == before.sharpness
+    assert after.frontal == before.frontal and after.size == before.size
