@@ -30,6 +30,9 @@ bench: $(STAMP)
 		--distractors bench/cache/lfw/eval_distractors --json bench/results/eval.json
 	$(BIN)/python -m devtools eval --pack test-mbf128 --identities $(SHARED)/datasets/deepface_testset \
 		--json bench/results/eval_deepface.json
+	$(BIN)/python -m bench.hard_set
+	$(BIN)/python -m devtools eval --pack test-mbf128 --identities bench/cache/hard/eval_ids \
+		--distractors bench/cache/hard/eval_distractors --by-kind --json bench/results/eval_hard.json
 	$(BIN)/python -m bench.worker_bench
 	$(BIN)/python -m bench.bulk_bench
 	$(BIN)/python -m bench.scenes_bench

@@ -17,12 +17,18 @@ def add_eval_commands(commands, add_engine_options, engine_from) -> None:
             ("calibrate", "fit the confidence model and cluster threshold of a pack on labelled folders",
              _calibrate)):
         cmd = commands.add_parser(name, help=helptext)
-        cmd.add_argument("--identities", type=Path, required=True, help="one sub-folder per identity")
-        cmd.add_argument("--distractors", type=Path, default=None, help="identities never enrolled")
+        several = name == "calibrate"  # calibrate fits clean and degraded splits together
+        cmd.add_argument("--identities", type=Path, required=True, action="append" if several else "store",
+                         help="one sub-folder per identity" + (" (repeatable: clean split first)" if several else ""))
+        cmd.add_argument("--distractors", type=Path, default=[] if several else None,
+                         action="append" if several else "store",
+                         help="identities never enrolled" + (" (one per --identities)" if several else ""))
         cmd.add_argument("--enroll", type=int, default=2 if name == "eval" else 1,
                          help="images enrolled per identity (first N by file name)")
         if name == "eval":
             cmd.add_argument("--json", dest="json_out", type=Path, default=None, help="write the metrics here")
+            cmd.add_argument("--by-kind", action="store_true",
+                             help="also report per degradation kind (<kind>__ file names, bench/hard_set.py)")
         else:
             cmd.add_argument("--out", type=Path, default=None,
                              help="calibration file (default: stored with the pack)")
@@ -32,10 +38,14 @@ def add_eval_commands(commands, add_engine_options, engine_from) -> None:
 
 def _eval(args: argparse.Namespace) -> int:
     engine = args.engine_from(args)
-    metrics = evaluate(engine, args.identities, args.distractors, args.enroll, load_calibration(engine.pack))
+    metrics = evaluate(engine, args.identities, args.distractors, args.enroll, load_calibration(engine.pack),
+                       by_kind=args.by_kind)
     width = max(len(k) for k in metrics)
     for key, value in metrics.items():
-        print(f"{key:<{width}}  {value}")
+        if key != "by_kind":
+            print(f"{key:<{width}}  {value}")
+    for kind, figures in metrics.get("by_kind", {}).items():
+        print(f"{kind:<16}", "  ".join(f"{k}={v}" for k, v in figures.items()))
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(metrics, indent=2) + "\n")
@@ -44,7 +54,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _calibrate(args: argparse.Namespace) -> int:
     engine = args.engine_from(args)
-    calibration = calibrate(engine, args.identities, args.distractors, args.enroll)
+    calibration = calibrate(engine, args.identities, args.distractors or None, args.enroll)
     out = args.out or PACK_DIR / f"{engine.pack.name}.calibration.json"
     calibration.save(out)
     print(json.dumps(calibration.to_dict(), indent=2))

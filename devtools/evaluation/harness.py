@@ -24,6 +24,13 @@ from stash_sense.engine.pipeline import Engine, ImageResult
 
 DISTRACTORS_PER_GALLERY = 3
 UNKNOWN_EVERY = 3  # calibration: every third identity is left out of the database
+KIND_SEPARATOR = "__"  # bench/hard_set.py names degraded photos <kind>__<original name>
+
+
+def kind_of(path: Path | str) -> str:
+    """The degradation kind a file name carries (``clean`` when it carries none)."""
+    name = Path(path).name
+    return name.split(KIND_SEPARATOR, 1)[0] if KIND_SEPARATOR in name else "clean"
 
 
 @dataclass
@@ -74,7 +81,13 @@ class Run:
     tags_total: int = 0
     tags_expected: int = 0
     faces: int = 0
+    galleries: int = 0
     samples: list[dict] = field(default_factory=list)
+    kinds: dict[str, Run] = field(default_factory=dict)  # the same counts per degradation kind
+
+    def of(self, kind: str | None) -> list[Run]:
+        """This run and, when the item has a kind, that kind's run: the counters to update."""
+        return [self] if kind is None else [self, self.kinds.setdefault(kind, Run())]
 
     def metrics(self, galleries: int, seconds: float) -> dict:
         precision = self.tags_correct / self.tags_total if self.tags_total else 1.0
@@ -85,6 +98,15 @@ class Run:
                 "gallery_precision": round(precision, 4), "gallery_recall": round(recall, 4),
                 "gallery_f1": round(f1, 4), "faces": self.faces, "galleries": galleries,
                 "seconds": round(seconds, 1)}
+
+    def metrics_by_kind(self) -> dict[str, dict]:
+        """Per degradation kind: faces of that kind; galleries whose queries are all of that kind."""
+        out = {}
+        for kind, run in sorted(self.kinds.items()):
+            figures = run.metrics(run.galleries, 0.0)
+            figures.pop("seconds")
+            out[kind] = figures
+        return out
 
 
 def _ratio(a: int, b: int) -> float:
@@ -103,7 +125,9 @@ def run_protocol(engine: Engine, split: Split, calibration: Calibration) -> Run:
         run = Run()
         _score_faces(run, split, analysed, owner, matcher, calibration)
         for paths, expected in split.galleries:
-            _score_gallery(run, [analysed[p] for p in paths], owner, expected, matcher, calibration)
+            kinds = {kind_of(p) for p in paths if p in owner}
+            counters = run.of(kinds.pop() if len(kinds) == 1 else "pairs" if len(expected) > 1 else None)
+            _score_gallery(counters, [analysed[p] for p in paths], owner, expected, matcher, calibration)
         return run
 
 
@@ -111,29 +135,35 @@ def _score_faces(run: Run, split: Split, analysed: dict[Path, ImageResult], owne
                  calibration: Calibration) -> None:
     for path in sorted(owner) + split.distractors:
         face = analysed[path].primary_face()
+        counters = run.of(kind_of(path))
         if face is None:
             if path in owner:
-                run.face_queries += 1  # a query face we could not find counts as a miss
+                for counter in counters:
+                    counter.face_queries += 1  # a query face we could not find counts as a miss
             continue
         if path in owner:
             matches = matcher.match_faces({n: v[None] for n, v in face.embeddings.items()})[0]
-            run.face_queries += 1
-            run.face_hits += bool(matches) and matches[0].universal_id == owner[path]
+            hit = bool(matches) and matches[0].universal_id == owner[path]
+            for counter in counters:
+                counter.face_queries += 1
+                counter.face_hits += hit
         else:
             persons = identify_persons(query_faces([_only(analysed[path], face)], matcher.weights),
                                        matcher, calibration)
-            run.distractor_faces += 1
-            run.distractor_tagged += any(auto_applies(p, calibration) for p in persons)
+            tagged = any(auto_applies(p, calibration) for p in persons)
+            for counter in counters:
+                counter.distractor_faces += 1
+                counter.distractor_tagged += tagged
 
 
 def _only(result: ImageResult, face) -> ImageResult:
     return ImageResult(source=result.source, faces=[face], size=result.size)
 
 
-def _score_gallery(run: Run, results: list[ImageResult], owner: dict, expected: set[str], matcher: Matcher,
-                   calibration: Calibration) -> None:
+def _score_gallery(counters: list[Run], results: list[ImageResult], owner: dict, expected: set[str],
+                   matcher: Matcher, calibration: Calibration) -> None:
+    run = counters[0]  # samples for calibration go to the whole run only
     faces = query_faces(results, matcher.weights)
-    run.faces += len(faces)
     primary = {id(r.primary_face()): owner.get(Path(r.source)) for r in results if r.primary_face()}
     truth_of_face = [primary.get(id(face_obj)) for r in results for face_obj in r.usable_faces if face_obj.embeddings]
     persons = identify_persons(faces, matcher, calibration)
@@ -146,40 +176,73 @@ def _score_gallery(run: Run, results: list[ImageResult], owner: dict, expected: 
             run.samples.append({**top.evidence, "correct": top.universal_id == truth})
         if auto_applies(person, calibration):
             tagged.add(person.identified.universal_id)
-    run.tags_total += len(tagged)
-    run.tags_correct += len(tagged & expected)
-    run.tags_expected += len(expected)
+    for counter in counters:
+        counter.galleries += 1
+        counter.faces += len(faces)
+        counter.tags_total += len(tagged)
+        counter.tags_correct += len(tagged & expected)
+        counter.tags_expected += len(expected)
 
 
 def evaluate(engine: Engine, identities_dir: Path, distractors_dir: Path | None, enroll: int,
-             calibration: Calibration) -> dict:
+             calibration: Calibration, by_kind: bool = False) -> dict:
+    """The metrics of the split; with ``by_kind`` also ``by_kind``: the same per degradation kind."""
     started = time.perf_counter()
     distractors = read_identities(distractors_dir) if distractors_dir else {}
     split = make_split(read_identities(identities_dir), distractors, enroll)
     run = run_protocol(engine, split, calibration)
-    return run.metrics(len(split.galleries), time.perf_counter() - started)
+    metrics: dict = run.metrics(len(split.galleries), time.perf_counter() - started)
+    if by_kind:
+        metrics["by_kind"] = run.metrics_by_kind()
+    return metrics
 
 
-def calibrate(engine: Engine, identities_dir: Path, distractors_dir: Path | None, enroll: int) -> Calibration:
-    """Fit the cluster threshold on face pairs, then the confidence model on labelled persons."""
-    distractors = read_identities(distractors_dir) if distractors_dir else {}
-    identities = read_identities(identities_dir)
-    ordered = sorted(identities)
-    unknown = {uid for i, uid in enumerate(ordered) if i % UNKNOWN_EVERY == UNKNOWN_EVERY - 1}
-    split = make_split({uid: identities[uid] for uid in ordered if uid not in unknown}, distractors, enroll)
-    # People seen in several images who are not in the database: without them, "more faces" would
-    # look like proof of identity (every multi-face person of the fit data would be a right answer).
-    split.galleries += [(identities[uid], set()) for uid in sorted(unknown)]
-    threshold = _pair_threshold(engine, identities)
+def calibrate(engine: Engine, identities_dir: Path | list[Path], distractors_dir: Path | list[Path | None] | None,
+              enroll: int) -> Calibration:
+    """Fit the cluster threshold on face pairs, then the confidence model on labelled persons.
+
+    Several (identities, distractors) folder pairs are fitted together: the clean split and the
+    same kind of split with degraded photos (bench/hard_set.py), so that confidence stays honest
+    on both.
+    """
+    id_dirs = identities_dir if isinstance(identities_dir, list) else [identities_dir]
+    dis_dirs = distractors_dir if isinstance(distractors_dir, list) else [distractors_dir] * len(id_dirs)
+    if len(dis_dirs) != len(id_dirs):
+        raise ValueError("give one --distractors per --identities (or one for all)")
+    samples: list[dict] = []
+    # Face pairs of the first (clean) split: the cluster threshold keeps its meaning on clean photos.
+    threshold = _pair_threshold(engine, read_identities(id_dirs[0]))
+    counts = {"identities": 0, "unknown_identities": 0, "distractor_identities": 0}
+    for ids_dir, dis_dir in zip(id_dirs, dis_dirs):
+        distractors = read_identities(dis_dir) if dis_dir else {}
+        identities = read_identities(ids_dir)
+        ordered = sorted(identities)
+        unknown = {uid for i, uid in enumerate(ordered) if i % UNKNOWN_EVERY == UNKNOWN_EVERY - 1}
+        split = make_split({uid: identities[uid] for uid in ordered if uid not in unknown}, distractors, enroll)
+        # People seen in several images who are not in the database: without them, "more faces" would
+        # look like proof of identity (every multi-face person of the fit data would be a right answer).
+        split.galleries += [(identities[uid], set()) for uid in sorted(unknown)]
+        counts["identities"] += len(identities) - len(unknown)
+        counts["unknown_identities"] += len(unknown)
+        counts["distractor_identities"] += len(distractors)
+        samples += _fit_samples(engine, split, threshold)
+    return fit_calibration(samples, threshold, {
+        **counts, "enroll": enroll,
+        "identities_dir": "+".join(_short(d) for d in id_dirs),
+        "distractors_dir": "+".join(_short(d) for d in dis_dirs if d) or None})
+
+
+def _short(folder: Path) -> str:
+    """``calib_ids`` or ``hard/calib_ids``: the folder name and, for the degraded set, its parent."""
+    folder = Path(folder)
+    return f"{folder.parent.name}/{folder.name}" if folder.parent.name.startswith("hard") else folder.name
+
+
+def _fit_samples(engine: Engine, split: Split, cluster_threshold: float) -> list[dict]:
     # Features only: with no weights and thresholds above 1, no tag is decided while fitting.
-    provisional = Calibration(weights={}, bias=0.0, cluster_threshold=threshold, auto_threshold=2.0,
-                              review_threshold=2.0)
-    run = run_protocol(engine, split, provisional)
-    return fit_calibration(run.samples, threshold, {
-        "identities": len(identities) - len(unknown), "unknown_identities": len(unknown),
-        "distractor_identities": len(distractors), "enroll": enroll,
-        "identities_dir": Path(identities_dir).name,
-        "distractors_dir": Path(distractors_dir).name if distractors_dir else None})
+    provisional = Calibration(weights={}, bias=0.0, cluster_threshold=cluster_threshold,
+                              auto_threshold=2.0, review_threshold=2.0)
+    return run_protocol(engine, split, provisional).samples
 
 
 def _pair_threshold(engine: Engine, identities: dict[str, list[Path]]) -> float:

@@ -3,7 +3,9 @@
 A logistic model over a few evidence features, fitted on labelled persons (``python -m
 devtools calibrate``) and stored beside the model pack as ``packs/<pack>.calibration.json``.
 Coefficients are constrained to be >= 0, so more evidence (higher similarity, larger margin,
-more faces, more images, more votes) can never lower the confidence.
+more faces, more images, more votes, a larger, sharper, more frontal, surer face) can never lower
+the confidence. The face features are those of the person's best face: a small clear face still
+counts, a smeared one counts less (no face is thrown away for its size).
 """
 
 from __future__ import annotations
@@ -17,8 +19,13 @@ import numpy as np
 
 from stash_sense.engine.decide import band
 
-FEATURES = ("similarity", "margin", "log_faces", "log_images", "votes", "quality")
-EVIDENCE = ("similarity", "margin", "faces", "images", "votes", "quality")  # confidence()'s arguments
+FEATURES = ("similarity", "margin", "log_faces", "log_images", "votes", "quality",
+            "log_size", "det_score", "sharpness", "frontal")
+EVIDENCE = ("similarity", "margin", "faces", "images", "votes", "quality",
+            "size", "det_score", "sharpness", "frontal")  # confidence()'s arguments
+# Face sizes (px) are clipped to this range before the log: below, no face is found; above, a
+# bigger face adds nothing the embedding does not already have.
+SIZE_RANGE = (8.0, 160.0)
 
 
 @dataclass
@@ -32,8 +39,12 @@ class Calibration:
     fitted_on: dict = field(default_factory=dict)
 
     def confidence(self, similarity: float, margin: float, faces: int, images: int, votes: float,
-                   quality: float) -> float:
-        values = feature_vector(similarity, margin, faces, images, votes, quality)
+                   quality: float, size: float = SIZE_RANGE[1], det_score: float = 1.0, sharpness: float = 0.0,
+                   frontal: float = 1.0) -> float:
+        """Probability that the tag is right. The face features default to a large, sure, frontal
+        face, so a calibration fitted without them (weights 0) gives what it always gave."""
+        values = feature_vector(similarity, margin, faces, images, votes, quality, size, det_score,
+                                sharpness, frontal)
         z = self.bias + sum(self.weights.get(name, 0.0) * value for name, value in zip(FEATURES, values))
         return 1.0 / (1.0 + math.exp(-z))
 
@@ -52,10 +63,14 @@ class Calibration:
 
 
 def feature_vector(similarity: float, margin: float, faces: int, images: int, votes: float,
-                   quality: float) -> list[float]:
+                   quality: float, size: float = SIZE_RANGE[1], det_score: float = 1.0, sharpness: float = 0.0,
+                   frontal: float = 1.0) -> list[float]:
     """``quality``: the person's best detector quality; blurred or cut-off background faces are
-    where look-alike false matches come from, so low quality must lower confidence."""
-    return [similarity, margin, math.log(max(faces, 1)), math.log(max(images, 1)), votes, quality]
+    where look-alike false matches come from, so low quality must lower confidence. ``size``,
+    ``det_score``, ``sharpness`` (detector.crop_sharpness) and ``frontal`` are that face's."""
+    log_size = math.log(min(max(size, SIZE_RANGE[0]), SIZE_RANGE[1]))
+    return [similarity, margin, math.log(max(faces, 1)), math.log(max(images, 1)), votes, quality,
+            log_size, det_score, sharpness, frontal]
 
 
 def uncalibrated(cluster_threshold: float = 0.35) -> Calibration:
@@ -106,12 +121,18 @@ def cluster_threshold_from_pairs(same: np.ndarray, different: np.ndarray, max_fa
     return float(np.quantile(np.asarray(different), 1.0 - max_false_merge)) if len(different) else 0.35
 
 
-def fit_calibration(samples: list[dict], cluster_threshold: float, fitted_on: dict) -> Calibration:
-    """``samples``: dicts with the confidence() keyword features plus ``correct`` (bool)."""
+def fit_calibration(samples: list[dict], cluster_threshold: float, fitted_on: dict,
+                    without: tuple[str, ...] = ()) -> Calibration:
+    """``samples``: dicts with the confidence() keyword features plus ``correct`` (bool).
+
+    ``without``: FEATURES left out (weight 0), to measure what each one adds.
+    """
     x = np.array([feature_vector(*(s[k] for k in EVIDENCE)) for s in samples])
+    use = [name for name in FEATURES if name not in set(without)]
+    x = x[:, [FEATURES.index(name) for name in use]]
     y = np.array([s["correct"] for s in samples], bool)
     weights, bias = fit_logistic(x, y)
-    calibration = Calibration(weights=dict(zip(FEATURES, map(float, weights))), bias=bias,
+    calibration = Calibration(weights={name: float(w) for name, w in zip(use, weights)}, bias=bias,
                               cluster_threshold=cluster_threshold, auto_threshold=1.0, review_threshold=1.0,
                               fitted_on={**fitted_on, "samples": len(samples), "positives": int(y.sum())})
     confidences = np.array([calibration.confidence(**{k: s[k] for k in EVIDENCE}) for s in samples])

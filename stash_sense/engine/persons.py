@@ -31,6 +31,10 @@ class QueryFace:
     quality: float = 0.0
     box: list[float] | None = None
     index: int = 0  # position in the caller's face list
+    size: float = 160.0  # px, shorter side of the detector box
+    det_score: float = 1.0
+    sharpness: float = 0.0  # detector.crop_sharpness of the aligned crop
+    frontal: float = 1.0
 
 
 @dataclass
@@ -156,10 +160,16 @@ def _score_person(person: Person, rows: list[int], per_face, top_of, matcher: Ma
             candidates[0].similarity if i > 0 else calibration.floor_similarity)
         candidate.evidence = {"similarity": candidate.similarity, "margin": candidate.similarity - runner_up,
                               "faces": len(person.faces), "images": len(person.images),
-                              "votes": candidate.votes, "quality": person.best_face.quality}
+                              "votes": candidate.votes, **_face_evidence(person.best_face)}
         candidate.confidence = calibration.confidence(**candidate.evidence)
         candidate.performer = matcher.performer(candidate.universal_id)
     return candidates
+
+
+def _face_evidence(face: QueryFace) -> dict:
+    """What the person's best face says about how far its matches can be trusted."""
+    return {"quality": face.quality, "size": face.size, "det_score": face.det_score,
+            "sharpness": face.sharpness, "frontal": face.frontal}
 
 
 def _assign(persons: list[Person]) -> None:
@@ -183,6 +193,8 @@ def query_faces(results, weights: dict[str, float]) -> list[QueryFace]:
                 faces.append(QueryFace(image=result.source, embeddings=face.embeddings,
                                        vector=fuse(face.embeddings, weights),
                                        quality=face.detection.quality,
-                                       box=[round(float(v), 1) for v in face.detection.bbox], index=len(faces)))
+                                       box=[round(float(v), 1) for v in face.detection.bbox], index=len(faces),
+                                       size=face.detection.size, det_score=face.detection.score,
+                                       sharpness=face.detection.sharpness, frontal=face.detection.frontal))
     return faces
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from stash_sense.engine import onnx_session
-from stash_sense.engine.detector import DetectedFace, FaceDetector, UnusableImageError
+from stash_sense.engine.detector import DetectedFace, FaceDetector, UnusableImageError, crop_sharpness
 from stash_sense.engine.embedder import Embedder
 from stash_sense.engine.imageio import DEFAULT_MAX_SIDE, ImageDecodeError, load_rgb
 from stash_sense.engine.packs import Pack, load_pack, resolve_model
@@ -81,7 +81,7 @@ class Engine:
     def __init__(self, pack: Pack | str, threads: int = 2, det_size: int | None = None,
                  threshold: float | None = None, min_face_size: int | None = None,
                  max_side: int = DEFAULT_MAX_SIDE, alignment: str | None = None,
-                 keep_crops: bool = False) -> None:
+                 keep_crops: bool = False, second_passes: bool = True) -> None:
         self.pack = load_pack(pack) if isinstance(pack, str) else pack
         self.threads = max(1, int(threads))
         self.max_side = max_side
@@ -91,7 +91,8 @@ class Engine:
         self.detector = FaceDetector(resolve_model(det.model), det_size=det_size or det.det_size,
                                      threshold=det.threshold if threshold is None else threshold,
                                      min_face_size=det.min_face_size if min_face_size is None else min_face_size,
-                                     threads=1, feed_rgb_as_bgr=det.feed_rgb_as_bgr)
+                                     threads=1, feed_rgb_as_bgr=det.feed_rgb_as_bgr,
+                                     second_passes=second_passes)
         self.embedders = {
             spec.name: Embedder(spec.name, resolve_model(spec.model),
                                 _with_alignment(spec.recipe, alignment), threads=1)
@@ -149,6 +150,7 @@ class Engine:
             face = Face(detection=detection)
             if face.usable:
                 face.crop = align_face(rgb, detection.landmarks, detection.bbox, recipe)
+                detection.sharpness = crop_sharpness(face.crop)
             result.faces.append(face)
         return result
 

@@ -25,7 +25,8 @@ def image_to_dict(result: ImageResult) -> dict:
 def face_to_dict(face: Face) -> dict:
     d = face.detection
     detection = {"box": [float(v) for v in d.bbox], "det_score": float(d.score), "size": d.size,
-                 "quality": float(d.quality), "landmarks": np.asarray(d.landmarks, np.float64).tolist(),
+                 "quality": float(d.quality), "sharpness": float(d.sharpness),
+                 "landmarks": np.asarray(d.landmarks, np.float64).tolist(),
                  "skipped": d.skipped}
     return {"detection": detection,
             "embeddings": {name: encode_vector(vector) for name, vector in face.embeddings.items()}}
@@ -42,7 +43,7 @@ def face_from_dict(data: dict) -> Face:
     d = data["detection"]
     detection = DetectedFace(bbox=np.asarray(d["box"], np.float32), score=float(d["det_score"]),
                              landmarks=np.asarray(d["landmarks"], np.float32), skipped=d.get("skipped"),
-                             quality=float(d.get("quality", 0.0)))
+                             quality=float(d.get("quality", 0.0)), sharpness=float(d.get("sharpness", 0.0)))
     embeddings = {name: decode_vector(value) for name, value in (data.get("embeddings") or {}).items()}
     return Face(detection=detection, embeddings=embeddings)
 

@@ -126,11 +126,16 @@ def test_multi_face_photos(engine):
     assert len(group.usable_faces) == 6
 
 
-def test_small_and_weak_faces_are_reported_as_skipped(engine):
+def test_small_faces_count_and_only_faces_below_the_floor_are_skipped(engine):
+    """Issue 17: a 16-19 px face is evidence (weighed by the calibration's size feature), no longer
+    thrown away by a 40 px gate; 7-9 px faces are still reported as skipped."""
     import insightface
 
     group = load_rgb(f"{insightface.__path__[0]}/data/images/t1.jpg")
-    tiny = cv2.resize(group, (group.shape[1] // 6, group.shape[0] // 6), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(group, (group.shape[1] // 6, group.shape[0] // 6), interpolation=cv2.INTER_AREA)
+    kept = engine.analyze([small])[0].usable_faces
+    assert len(kept) == 6 and all(f.detection.size < 40 for f in kept)
+    tiny = cv2.resize(group, (group.shape[1] // 14, group.shape[0] // 14), interpolation=cv2.INTER_AREA)
     result = engine.analyze([tiny])[0]
     assert result.faces and not result.usable_faces
     assert {f.detection.skipped for f in result.faces} <= {"too_small", "low_score"}

@@ -90,9 +90,12 @@ def test_identification_is_deterministic(identifier):
 @pytest.mark.parametrize("feature", FEATURES)
 def test_confidence_is_monotonic_in_evidence(engine, feature):
     calibration = load_calibration(engine.pack)
-    base = {"similarity": 0.45, "margin": 0.1, "faces": 3, "images": 3, "votes": 0.5, "quality": 0.3}
+    base = {"similarity": 0.45, "margin": 0.1, "faces": 3, "images": 3, "votes": 0.5, "quality": 0.3,
+            "size": 20.0, "det_score": 0.6, "sharpness": 1.2, "frontal": 0.6}
     step = {"similarity": ("similarity", 0.05), "margin": ("margin", 0.05), "log_faces": ("faces", 2),
-            "log_images": ("images", 2), "votes": ("votes", 0.25), "quality": ("quality", 0.1)}[feature]
+            "log_images": ("images", 2), "votes": ("votes", 0.25), "quality": ("quality", 0.1),
+            "log_size": ("size", 12.0), "det_score": ("det_score", 0.07), "sharpness": ("sharpness", 0.3),
+            "frontal": ("frontal", 0.08)}[feature]
     values = []
     for i in range(6):
         evidence = dict(base)
