@@ -23,6 +23,9 @@ def add_eval_commands(commands, add_engine_options, engine_from) -> None:
                          help="images enrolled per identity (first N by file name)")
         if name == "eval":
             cmd.add_argument("--json", dest="json_out", type=Path, default=None, help="write the metrics here")
+            cmd.add_argument("--mirror-band", type=float, default=None,
+                             help="queries use mirror on demand with this band in logit units "
+                                  "(stash_sense.engine.mirror; default: every face mirrored)")
         else:
             cmd.add_argument("--out", type=Path, default=None,
                              help="calibration file (default: stored with the pack)")
@@ -32,7 +35,8 @@ def add_eval_commands(commands, add_engine_options, engine_from) -> None:
 
 def _eval(args: argparse.Namespace) -> int:
     engine = args.engine_from(args)
-    metrics = evaluate(engine, args.identities, args.distractors, args.enroll, load_calibration(engine.pack))
+    metrics = evaluate(engine, args.identities, args.distractors, args.enroll, load_calibration(engine.pack),
+                       args.mirror_band)
     width = max(len(k) for k in metrics)
     for key, value in metrics.items():
         print(f"{key:<{width}}  {value}")

@@ -19,6 +19,7 @@ from stash_sense.engine.builder import IMAGE_SUFFIXES, build_database
 from stash_sense.engine.calibration import Calibration, cluster_threshold_from_pairs, fit_calibration
 from stash_sense.engine.database import load_database
 from stash_sense.engine.matching import Matcher, fuse
+from stash_sense.engine.mirror import MirrorGate
 from stash_sense.engine.persons import auto_applies, identify_persons, query_faces
 from stash_sense.engine.pipeline import Engine, ImageResult
 
@@ -74,6 +75,7 @@ class Run:
     tags_total: int = 0
     tags_expected: int = 0
     faces: int = 0
+    mirror_skipped_fraction: float = 0.0
     samples: list[dict] = field(default_factory=list)
 
     def metrics(self, galleries: int, seconds: float) -> dict:
@@ -91,16 +93,24 @@ def _ratio(a: int, b: int) -> float:
     return round(a / b, 4) if b else 0.0
 
 
-def run_protocol(engine: Engine, split: Split, calibration: Calibration) -> Run:
-    """Enroll, analyse every query/distractor image once, then score faces and galleries."""
+def run_protocol(engine: Engine, split: Split, calibration: Calibration, mirror_band: float | None = None) -> Run:
+    """Enroll, analyse every query/distractor image once, then score faces and galleries.
+
+    ``mirror_band``: queries use mirror on demand with that band (enrollment always mirrors)."""
     with tempfile.TemporaryDirectory() as tmp:
         build_database(engine, split.enrolled, {}, Path(tmp) / "db")
         matcher = Matcher([load_database(Path(tmp) / "db", engine.pack)], engine.pack)
         images = sorted({p for paths in split.queries.values() for p in paths} | set(split.distractors)
                         | {p for paths, _ in split.galleries for p in paths})
-        analysed = dict(zip(images, engine.analyze(images, names=[str(p) for p in images])))
+        gate = MirrorGate(matcher, calibration, mirror_band) if mirror_band is not None else None
+        engine.mirror_gate = gate
+        try:
+            analysed = dict(zip(images, engine.analyze(images, names=[str(p) for p in images])))
+        finally:
+            engine.mirror_gate = None
         owner = {p: uid for uid, paths in split.queries.items() for p in paths}
         run = Run()
+        run.mirror_skipped_fraction = round(gate.skipped_fraction, 4) if gate else 0.0
         _score_faces(run, split, analysed, owner, matcher, calibration)
         for paths, expected in split.galleries:
             _score_gallery(run, [analysed[p] for p in paths], owner, expected, matcher, calibration)
@@ -152,12 +162,15 @@ def _score_gallery(run: Run, results: list[ImageResult], owner: dict, expected: 
 
 
 def evaluate(engine: Engine, identities_dir: Path, distractors_dir: Path | None, enroll: int,
-             calibration: Calibration) -> dict:
+             calibration: Calibration, mirror_band: float | None = None) -> dict:
     started = time.perf_counter()
     distractors = read_identities(distractors_dir) if distractors_dir else {}
     split = make_split(read_identities(identities_dir), distractors, enroll)
-    run = run_protocol(engine, split, calibration)
-    return run.metrics(len(split.galleries), time.perf_counter() - started)
+    run = run_protocol(engine, split, calibration, mirror_band)
+    metrics = run.metrics(len(split.galleries), time.perf_counter() - started)
+    if mirror_band is not None:
+        metrics["mirror_skipped_fraction"] = run.mirror_skipped_fraction
+    return metrics
 
 
 def calibrate(engine: Engine, identities_dir: Path, distractors_dir: Path | None, enroll: int) -> Calibration:
