@@ -30,8 +30,13 @@ bench: $(STAMP)
 		--distractors bench/cache/lfw/eval_distractors --json bench/results/eval.json
 	$(BIN)/python -m devtools eval --pack test-mbf128 --identities $(SHARED)/datasets/deepface_testset \
 		--json bench/results/eval_deepface.json
+	$(BIN)/python -m devtools eval --pack test-mbf128 --identities bench/cache/lfw/eval_ids \
+		--distractors bench/cache/lfw/eval_distractors --mirror-band 2.0 --json bench/cache/mirror/eval_2.0.json
+	$(BIN)/python -m bench.prod_pack_bench --eval-full bench/results/eval.json \
+		--eval-gated bench/cache/mirror/eval_2.0.json
 	$(BIN)/python -m bench.worker_bench
 	$(BIN)/python -m bench.bulk_bench
+	$(BIN)/python -m bench.adaptive_bench
 	$(BIN)/python -m bench.scenes_bench
 
 # Optional peer comparison (issue 9): face_recognition/dlib into the same .venv, then the bench.
