@@ -33,8 +33,13 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.hard_set
 	$(BIN)/python -m devtools eval --pack test-mbf128 --identities bench/cache/hard/eval_ids \
 		--distractors bench/cache/hard/eval_distractors --by-kind --json bench/results/eval_hard.json
+	$(BIN)/python -m devtools eval --pack test-mbf128 --identities bench/cache/lfw/eval_ids \
+		--distractors bench/cache/lfw/eval_distractors --mirror-band 2.0 --json bench/cache/mirror/eval_2.0.json
+	$(BIN)/python -m bench.prod_pack_bench --eval-full bench/results/eval.json \
+		--eval-gated bench/cache/mirror/eval_2.0.json
 	$(BIN)/python -m bench.worker_bench
 	$(BIN)/python -m bench.bulk_bench
+	$(BIN)/python -m bench.adaptive_bench
 	$(BIN)/python -m bench.scenes_bench
 
 # Optional peer comparison (issue 9): face_recognition/dlib into the same .venv, then the bench.

@@ -155,7 +155,7 @@ class StashProcess:
 # --- one measured run ----------------------------------------------------------------------------------
 
 
-def run_job(server, identifier, data_dir: Path, force: bool = False) -> dict:
+def run_job(server, identifier, data_dir: Path, force: bool = False, adaptive: bool = True) -> dict:
     """The bulk job over the whole library, with the plugin data folder ``data_dir``."""
     from stash_sense.engine.calibration import load_calibration
     from stash_sense.jobs.galleries import run_bulk
@@ -168,7 +168,7 @@ def run_job(server, identifier, data_dir: Path, force: bool = False) -> dict:
     logging.getLogger("stash_sense").setLevel(logging.WARNING)  # no per-gallery lines in the bench output
     calibration = load_calibration(identifier.engine.pack)
     options = BulkOptions(force=force, auto=calibration.auto_threshold, review=calibration.review_threshold,
-                          pack=PACK)
+                          pack=PACK, adaptive=adaptive)
     client = StashClient.from_url(server.url, API_KEY)
     journal = Journal()
     service = InProcessService(identifier.engine.pack.name, identifier=identifier)

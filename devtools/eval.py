@@ -29,6 +29,9 @@ def add_eval_commands(commands, add_engine_options, engine_from) -> None:
             cmd.add_argument("--json", dest="json_out", type=Path, default=None, help="write the metrics here")
             cmd.add_argument("--by-kind", action="store_true",
                              help="also report per degradation kind (<kind>__ file names, bench/hard_set.py)")
+            cmd.add_argument("--mirror-band", type=float, default=None,
+                             help="queries use mirror on demand with this band in logit units "
+                                  "(stash_sense.engine.mirror; default: every face mirrored)")
         else:
             cmd.add_argument("--out", type=Path, default=None,
                              help="calibration file (default: stored with the pack)")
@@ -39,7 +42,7 @@ def add_eval_commands(commands, add_engine_options, engine_from) -> None:
 def _eval(args: argparse.Namespace) -> int:
     engine = args.engine_from(args)
     metrics = evaluate(engine, args.identities, args.distractors, args.enroll, load_calibration(engine.pack),
-                       by_kind=args.by_kind)
+                       by_kind=args.by_kind, mirror_band=args.mirror_band)
     width = max(len(k) for k in metrics)
     for key, value in metrics.items():
         if key != "by_kind":

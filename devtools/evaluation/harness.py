@@ -19,6 +19,7 @@ from stash_sense.engine.builder import IMAGE_SUFFIXES, build_database
 from stash_sense.engine.calibration import Calibration, cluster_threshold_from_pairs, fit_calibration
 from stash_sense.engine.database import load_database
 from stash_sense.engine.matching import Matcher, fuse
+from stash_sense.engine.mirror import MirrorGate
 from stash_sense.engine.persons import auto_applies, identify_persons, query_faces
 from stash_sense.engine.pipeline import Engine, ImageResult
 
@@ -82,6 +83,7 @@ class Run:
     tags_expected: int = 0
     faces: int = 0
     galleries: int = 0
+    mirror_skipped_fraction: float = 0.0
     samples: list[dict] = field(default_factory=list)
     kinds: dict[str, Run] = field(default_factory=dict)  # the same counts per degradation kind
 
@@ -113,16 +115,24 @@ def _ratio(a: int, b: int) -> float:
     return round(a / b, 4) if b else 0.0
 
 
-def run_protocol(engine: Engine, split: Split, calibration: Calibration) -> Run:
-    """Enroll, analyse every query/distractor image once, then score faces and galleries."""
+def run_protocol(engine: Engine, split: Split, calibration: Calibration, mirror_band: float | None = None) -> Run:
+    """Enroll, analyse every query/distractor image once, then score faces and galleries.
+
+    ``mirror_band``: queries use mirror on demand with that band (enrollment always mirrors)."""
     with tempfile.TemporaryDirectory() as tmp:
         build_database(engine, split.enrolled, {}, Path(tmp) / "db")
         matcher = Matcher([load_database(Path(tmp) / "db", engine.pack)], engine.pack)
         images = sorted({p for paths in split.queries.values() for p in paths} | set(split.distractors)
                         | {p for paths, _ in split.galleries for p in paths})
-        analysed = dict(zip(images, engine.analyze(images, names=[str(p) for p in images])))
+        gate = MirrorGate(matcher, calibration, mirror_band) if mirror_band is not None else None
+        engine.mirror_gate = gate
+        try:
+            analysed = dict(zip(images, engine.analyze(images, names=[str(p) for p in images])))
+        finally:
+            engine.mirror_gate = None
         owner = {p: uid for uid, paths in split.queries.items() for p in paths}
         run = Run()
+        run.mirror_skipped_fraction = round(gate.skipped_fraction, 4) if gate else 0.0
         _score_faces(run, split, analysed, owner, matcher, calibration)
         for paths, expected in split.galleries:
             kinds = {kind_of(p) for p in paths if p in owner}
@@ -185,15 +195,18 @@ def _score_gallery(counters: list[Run], results: list[ImageResult], owner: dict,
 
 
 def evaluate(engine: Engine, identities_dir: Path, distractors_dir: Path | None, enroll: int,
-             calibration: Calibration, by_kind: bool = False) -> dict:
-    """The metrics of the split; with ``by_kind`` also ``by_kind``: the same per degradation kind."""
+             calibration: Calibration, by_kind: bool = False, mirror_band: float | None = None) -> dict:
+    """The metrics of the split; with ``by_kind`` also ``by_kind``: the same per degradation kind;
+    with ``mirror_band`` queries use mirror on demand and the skipped fraction is reported."""
     started = time.perf_counter()
     distractors = read_identities(distractors_dir) if distractors_dir else {}
     split = make_split(read_identities(identities_dir), distractors, enroll)
-    run = run_protocol(engine, split, calibration)
+    run = run_protocol(engine, split, calibration, mirror_band)
     metrics: dict = run.metrics(len(split.galleries), time.perf_counter() - started)
     if by_kind:
         metrics["by_kind"] = run.metrics_by_kind()
+    if mirror_band is not None:
+        metrics["mirror_skipped_fraction"] = run.mirror_skipped_fraction
     return metrics
 
 

@@ -47,7 +47,14 @@ class Embedder:
         raw = self.forward(inputs)
         if self.recipe.flip_average:
             raw = (raw[0::2] + raw[1::2]) / 2.0
-        return _l2_normalise(raw)
+        return l2_normalise(raw)
+
+    def forward_views(self, crops: list[np.ndarray], mirrored: bool) -> np.ndarray:
+        """Raw outputs of the crops or of their mirror images: the two halves of ``embed``, run
+        apart so the mirror can be skipped where it cannot change a decision (``engine.mirror``)."""
+        if not crops:
+            return np.zeros((0, self.dim), np.float32)
+        return self.forward([crop[:, ::-1] for crop in crops] if mirrored else list(crops))
 
     def forward(self, crops: list[np.ndarray]) -> np.ndarray:
         """Raw model outputs for crops, preprocessed by the recipe (no flip, no normalisation)."""
@@ -68,6 +75,6 @@ def _layout(shape: list) -> str:
     raise ValueError(f"cannot tell channel axis of embedder input {shape}")
 
 
-def _l2_normalise(vectors: np.ndarray) -> np.ndarray:
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)

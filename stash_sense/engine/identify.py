@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from stash_sense.engine.calibration import Calibration, load_calibration
 from stash_sense.engine.database import FaceDatabase
 from stash_sense.engine.matching import Matcher
+from stash_sense.engine.mirror import DEFAULT_BAND, MirrorGate
 from stash_sense.engine.persons import Person, auto_applies, identify_persons, query_faces
 from stash_sense.engine.pipeline import Engine, ImageResult, ImageSource
 
@@ -55,6 +56,13 @@ class Identifier:
         self.databases = databases
         self.matcher = Matcher(databases, engine.pack)
         self.calibration = calibration or load_calibration(engine.pack)
+
+    def use_mirror_on_demand(self, band: float = DEFAULT_BAND) -> MirrorGate:
+        """From now on the engine embeds a face's mirror only where it can change a decision
+        against these databases (``stash_sense.engine.mirror``); returns the gate (its counts)."""
+        gate = MirrorGate(self.matcher, self.calibration, band)
+        self.engine.mirror_gate = gate
+        return gate
 
     def identify(self, sources: Iterable[ImageSource], names: Iterable[str] | None = None,
                  progress: Callable[[int], None] | None = None) -> GroupResult:

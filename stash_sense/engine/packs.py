@@ -86,7 +86,14 @@ def load_pack(name: str) -> Pack:
     path = PACK_DIR / f"{name}.json"
     if not path.exists():
         raise ValueError(f"unknown model pack {name!r}; known packs: {', '.join(available_packs())}")
+    return load_pack_file(path)
+
+
+def load_pack_file(path: Path) -> Pack:
+    """A pack described by any JSON file (benches build packs that are never shipped); its
+    calibration, if any, is ``<stem>.calibration.json`` beside it."""
     spec = json.loads(path.read_text())
+    name = spec["name"]
     det = spec["detector"]
     detector = DetectorSpec(model=_model_spec(det), det_size=det.get("det_size", 640),
                             threshold=det.get("threshold", 0.5),
@@ -98,7 +105,7 @@ def load_pack(name: str) -> Pack:
         for e in spec["embedders"])
     if len({(e.recipe.alignment, e.recipe.crop_size) for e in embedders}) != 1:
         raise ValueError(f"pack {name}: all embedders must share one alignment and crop size")
-    calibration_path = PACK_DIR / f"{name}.calibration.json"
+    calibration_path = path.with_name(f"{path.stem}.calibration.json")
     calibration = json.loads(calibration_path.read_text()) if calibration_path.exists() else {}
     return Pack(name=spec["name"], detector=detector, embedders=embedders,
                 description=spec.get("description", ""), calibration=calibration)

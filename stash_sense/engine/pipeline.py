@@ -1,14 +1,15 @@
 """The engine: images -> detected faces -> aligned crops -> embeddings, for a whole batch.
 
 Decoding, detection and alignment of different images run in a thread pool (OpenCV, Pillow
-and onnxruntime release the GIL); the aligned faces of many images are then embedded in
-batches, one ONNX call per batch, spread over the same pool.
+and onnxruntime release the GIL); the aligned faces of a chunk of images are then embedded in
+one equal share per worker, while the next chunk's decoding and detection queue behind them.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 
 from stash_sense.engine import onnx_session
 from stash_sense.engine.detector import DetectedFace, FaceDetector, UnusableImageError, crop_sharpness
-from stash_sense.engine.embedder import Embedder
+from stash_sense.engine.embedder import Embedder, l2_normalise
 from stash_sense.engine.imageio import DEFAULT_MAX_SIDE, ImageDecodeError, load_rgb
 from stash_sense.engine.packs import Pack, load_pack, resolve_model
 from stash_sense.engine.recipe import Recipe, align_face
@@ -99,6 +100,9 @@ class Engine:
             for spec in self.pack.embedders}
         self.provider = onnx_session.last_choice.to_dict()  # device asked for, provider used, why not
         self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="stash-sense")
+        # Mirror on demand (stash_sense.engine.mirror): unmirrored embeddings -> which faces still
+        # need their mirror pass. None: every face is flip-averaged (enrollment always is).
+        self.mirror_gate: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -113,24 +117,64 @@ class Engine:
         """Streaming form of ``analyze`` for long jobs: results come out in input order."""
         labelled = zip(sources, names) if names is not None else ((s, _label(s)) for s in sources)
         done = 0
-        while chunk := list(islice(labelled, CHUNK_IMAGES)):
-            results = list(self._pool.map(lambda item: self._detect_one(*item), chunk))
-            self._embed_results(results)
+        detecting = self._submit_detection(labelled)
+        while detecting:
+            results = [future.result() for future in detecting]
+            # The next chunk's decoding and detection is queued behind this chunk's embedding, so
+            # a worker that finishes its share of the embedding early picks it up instead of idling.
+            queued: list[list[Future]] = []
+            self._embed_results(results, then=functools.partial(self._queue_detection, labelled, queued))
+            detecting = queued[0] if queued else self._submit_detection(labelled)
             for result in results:
                 done += 1
                 if progress:
                     progress(done)
                 yield result
 
-    def embed_crops(self, crops: list[np.ndarray]) -> dict[str, np.ndarray]:
-        """Embeddings of aligned crops by every embedder of the pack, batched over the pool."""
-        out = {}
-        for name, embedder in self.embedders.items():
-            step = max(embedder.batch_size, 8)
-            batches = [crops[i:i + step] for i in range(0, len(crops), step)]
-            parts = list(self._pool.map(embedder.embed, batches))
-            out[name] = np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
-        return out
+    def _queue_detection(self, labelled: Iterator, queued: list[list[Future]]) -> None:
+        queued.append(self._submit_detection(labelled))
+
+    def _submit_detection(self, labelled: Iterator) -> list[Future]:
+        chunk = list(islice(labelled, CHUNK_IMAGES))
+        return [self._pool.submit(self._detect_one, *item) for item in chunk]
+
+    def embed_crops(self, crops: list[np.ndarray], then: Callable[[], object] | None = None
+                    ) -> dict[str, np.ndarray]:
+        """Embeddings of aligned crops by every embedder of the pack, split evenly over the pool.
+
+        ``then`` runs once the first embedding work is queued (the next chunk's detection). With a
+        ``mirror_gate`` (mirror on demand, ``engine.mirror``) and flip-averaging recipes, the crops
+        are embedded unmirrored first and only the faces the gate names get their mirror pass.
+        """
+        flips = {name for name, e in self.embedders.items() if e.recipe.flip_average}
+        gated = self.mirror_gate is not None and bool(flips) and len(crops) > 0
+        views = {name: self._forward_split(e, crops, mirrored=False) if gated else self._embed_split(e, crops)
+                 for name, e in self.embedders.items()}
+        if then:
+            then()
+        raw = {name: _gather(parts, self.embedders[name].dim) for name, parts in views.items()}
+        if not gated:
+            return raw
+        assert self.mirror_gate is not None
+        need = np.flatnonzero(self.mirror_gate({name: l2_normalise(r) for name, r in raw.items()}))
+        if len(need):
+            chosen = [crops[i] for i in need]
+            mirrors = {name: self._forward_split(self.embedders[name], chosen, mirrored=True) for name in flips}
+            for name, parts in mirrors.items():
+                raw[name][need] = (raw[name][need] + _gather(parts, self.embedders[name].dim)) / 2.0
+        return {name: l2_normalise(r) for name, r in raw.items()}
+
+    def _embed_split(self, embedder: Embedder, crops: list[np.ndarray]) -> list[Future]:
+        return [self._pool.submit(embedder.embed, part) for part in self._even_parts(crops)]
+
+    def _forward_split(self, embedder: Embedder, crops: list[np.ndarray], mirrored: bool) -> list[Future]:
+        return [self._pool.submit(embedder.forward_views, part, mirrored) for part in self._even_parts(crops)]
+
+    def _even_parts(self, crops: list[np.ndarray]) -> list[list[np.ndarray]]:
+        """One equal share per worker (44 faces on 2 workers: 22 and 22, not 32 and 12); each
+        share is still run in model batches of at most ``batch_size`` (memory stays bounded)."""
+        share = -(-len(crops) // self.threads) if crops else 0
+        return [crops[i:i + share] for i in range(0, len(crops), share)] if share else []
 
     def _detect_one(self, source: ImageSource, name: str) -> ImageResult:
         result = ImageResult(source=name)
@@ -154,13 +198,18 @@ class Engine:
             result.faces.append(face)
         return result
 
-    def _embed_results(self, results: list[ImageResult]) -> None:
+    def _embed_results(self, results: list[ImageResult], then: Callable[[], object] | None = None) -> None:
         faces = [f for r in results for f in r.faces if f.crop is not None]
-        embeddings = self.embed_crops([f.crop for f in faces if f.crop is not None])
+        embeddings = self.embed_crops([f.crop for f in faces if f.crop is not None], then)
         for i, face in enumerate(faces):
             face.embeddings = {name: vectors[i] for name, vectors in embeddings.items()}
             if not self.keep_crops:
                 face.crop = None
+
+
+def _gather(parts: list[Future], dim: int) -> np.ndarray:
+    arrays = [part.result() for part in parts]
+    return np.concatenate(arrays).astype(np.float32) if arrays else np.zeros((0, dim), np.float32)
 
 
 def _with_alignment(recipe: Recipe, alignment: str | None) -> Recipe:

@@ -33,6 +33,16 @@ class PreparedGallery:
     failure: str | None = None  # the whole gallery could not be read
     analysed: dict[str, dict] = field(default_factory=dict)  # image id -> analysed image (after inference)
     links: dict[str, set[str]] | None = None  # its performers and tags when read; None: unknown
+    pending: list[dict] = field(default_factory=list)  # adaptive sampling: later rounds' images
+
+    def absorb(self, more: PreparedGallery) -> None:
+        """Add a later sampling round (prepared and analysed) of the same gallery."""
+        self.images += more.images
+        self.keys.update(more.keys)
+        self.cached.update(more.cached)
+        self.sources.update(more.sources)
+        self.errors += more.errors
+        self.analysed.update(more.analysed)
 
     @property
     def id(self) -> str:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from stash_sense.contracts import Service
 from stash_sense.jobs import gallery_reads
+from stash_sense.jobs.adaptive import StopRule, identify_adaptively, spread_order
 from stash_sense.jobs.analysis import PreparedGallery, analyse, prefetch, prepare, windows
 from stash_sense.jobs.cache import EmbeddingCache
 from stash_sense.jobs.decide import Match
@@ -65,6 +66,7 @@ def run_bulk(client: StashClient, journal: Journal, service: Service, options: B
 def _analysed(run: Run, prepared: PreparedGallery) -> Analysed:
     if prepared.failure:
         raise ItemFailed(prepared.failure)
+    group = _identify_rounds(run, prepared) if prepared.pending else None
     results = prepared.results()
     errors = prepared.errors + [{"image": r["image"], "error": r["error"]} for r in results if r.get("error")]
     if prepared.images and len(errors) >= len(prepared.images):
@@ -72,10 +74,38 @@ def _analysed(run: Run, prepared: PreparedGallery) -> Analysed:
                          f"(image {errors[0]['image']}: {errors[0]['error']})")
     for error in errors:
         log.warning(f"Gallery {prepared.id}: image {error['image']} unreadable: {error['error']}")
-    group = run.service.identify_analyzed(results) if results else {"persons": [], "faces": 0}
+    if group is None:
+        group = run.service.identify_analyzed(results) if results else {"persons": [], "faces": 0}
     by_id = {str(i["id"]): i for i in prepared.images}
     return Analysed(group, len(results), prepared.links, unreadable=len(errors), cached=len(prepared.cached),
                     crop_source=lambda match: _source(run, by_id, match), results=results, cache_keys=prepared.keys)
+
+
+def _identify_rounds(run: Run, prepared: PreparedGallery) -> dict:
+    """Adaptive sampling past the first round (analysed with its window): further rounds of the
+    gallery's spread-ordered images until its persons are decided (``jobs.adaptive``)."""
+    rule = _stop_rule(run.options)
+    first, pending = prepared.images, prepared.pending
+    prepared.pending = []
+
+    def analyse_round(images: list[dict]) -> None:
+        if images is first:
+            return  # analysed with its window
+        more = prepare(run.client, prepared.gallery, images, run.cache)
+        run.summary.inferred += analyse(run.service, [more], run.cache)
+        prepared.absorb(more)
+
+    def identify() -> dict:
+        results = [r for r in prepared.results() if not r.get("error")]
+        return run.service.identify_analyzed(results) if results else {"persons": [], "faces": 0}
+
+    rounds = [first] + [pending[i:i + rule.patience] for i in range(0, len(pending), rule.patience)]
+    group, _ = identify_adaptively(rounds, rule, analyse_round, identify)
+    return group
+
+
+def _stop_rule(options: BulkOptions) -> StopRule:
+    return StopRule(auto=options.auto, review=options.review, ceiling=options.max_images)
 
 
 def _prepared(run: Run, todo: list[dict]) -> Iterator[PreparedGallery]:
@@ -108,8 +138,14 @@ def _prepare_one(run: Run, gallery: dict, found: tuple[dict, gallery_reads.Links
     gallery_id = str(gallery["id"])
     try:
         images, links = found if found is not None else gallery_reads.images_of(run.client, [gallery])
-        prepared = prepare(run.client, gallery, sample(images[gallery_id], run.options.max_images), run.cache)
+        picked = sample(images[gallery_id], run.options.max_images)
+        pending: list[dict] = []
+        if run.options.adaptive:
+            rounds = _stop_rule(run.options).cut(spread_order(picked))
+            picked, pending = rounds[0], [image for later in rounds[1:] for image in later]
+        prepared = prepare(run.client, gallery, picked, run.cache)
         prepared.links = links.get(gallery_id)
+        prepared.pending = pending
         return prepared
     except StashError as exc:
         failed = PreparedGallery(gallery, [])

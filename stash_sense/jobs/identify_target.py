@@ -13,6 +13,7 @@ import time
 
 from stash_sense.contracts import Candidate, IdentifyResult, Person, Thresholds
 from stash_sense.engine.decide import band as decision_band
+from stash_sense.jobs.adaptive import StopRule, identify_adaptively, spread_order
 from stash_sense.library import images
 from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver
@@ -51,11 +52,10 @@ def identify_target(client: StashClient, settings: Settings, journal: Journal, t
     started = time.monotonic()
     service = engine_access.service()  # first: no database -> clear error, no downloads
     picked, on_target = load_target(client, target_type, str(target_id), max_images or settings.max_images_per_gallery)
-    sources, names, errors = images.collect_sources(client, picked)
-    log.info(f"Stash Sense: analysing {len(sources)} image(s) of {target_type} {target_id} ({service.mode})")
-    group = service.identify(list(zip(names, sources)))
+    log.info(f"Stash Sense: analysing {len(picked)} image(s) of {target_type} {target_id} ({service.mode})")
+    group, sources, errors = _identify_images(client, service, settings, picked)
     thresholds = settings.thresholds(group["thresholds"])
-    persons = describe_persons(group["persons"], thresholds, dict(zip(names, sources)), PerformerResolver(client),
+    persons = describe_persons(group["persons"], thresholds, sources, PerformerResolver(client),
                                on_target, journal.rejected(target_type, str(target_id)))
     version = engine_access.database_info()
     keep_suggestions(journal, target_type, str(target_id), [suggestable(p) for p in persons if not p["unknown"]],
@@ -74,6 +74,32 @@ def engine_line(service) -> dict:
     except Exception:  # the answer is already complete: a footer detail never fails it
         return {"mode": service.mode, "provider": None}
     return {"mode": service.mode, "provider": info.get("provider")}
+
+
+def _identify_images(client: StashClient, service, settings: Settings, picked: list[dict]
+                     ) -> tuple[dict, dict, list[dict]]:
+    """Adaptive sampling (``jobs.adaptive``): rounds of the spread-ordered images, read from Stash
+    and analysed round by round, until the persons are decided. Returns (group, sources by image
+    id, unreadable images)."""
+    sources: dict[str, str | bytes] = {}
+    errors: list[dict] = []
+    analysed: list[dict] = []
+
+    def analyse_round(batch: list[dict]) -> None:
+        found, names, unreadable = images.collect_sources(client, batch)
+        errors.extend(unreadable)
+        sources.update(zip(names, found))
+        if names:
+            analysed.extend(service.analyze(list(zip(names, found))))
+
+    def identify() -> dict:  # the stop rule reads the thresholds in force (settings override the calibration)
+        group = service.identify_analyzed(analysed)
+        return {**group, "thresholds": settings.thresholds(group["thresholds"])}
+
+    rule = StopRule(ceiling=len(picked))
+    group, used = identify_adaptively(rule.cut(spread_order(picked)), rule, analyse_round, identify)
+    log.info(f"Stash Sense: {used} of {len(picked)} image(s) analysed before the persons were decided")
+    return group, sources, errors
 
 
 def keep_suggestions(journal: Journal, target_type: str, target_id: str, persons: list, db_version: str | None) -> bool:

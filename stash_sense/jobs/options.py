@@ -30,6 +30,7 @@ class BulkOptions:
     identified_tag: str = "Stash Sense: identified"
     review_tag: str = "Stash Sense: needs review"
     pack: str = DEFAULT_PACK
+    adaptive: bool = True  # stop sampling a gallery once its persons are decided (jobs/adaptive.py)
 
     @property
     def kind(self) -> str:
@@ -41,7 +42,10 @@ class BulkOptions:
 
         Selection, force and dry run are left out: they choose galleries, not what is decided for one.
         """
-        relevant = {k: v for k, v in asdict(self).items() if k not in ("untagged", "tag", "force", "dry_run")}
+        # Adaptive sampling is left out too: it changes how many images are read, not the decision
+        # rule, and a changed signature would make every gallery already processed run again.
+        relevant = {k: v for k, v in asdict(self).items()
+                    if k not in ("untagged", "tag", "force", "dry_run", "adaptive")}
         text = json.dumps({"db": db_version, **relevant}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -61,4 +65,5 @@ def from_settings(settings: Settings, raw: dict, args: dict, calibrated: dict[st
         max_images=settings.max_images_per_gallery,
         tag_images=parse_flag(args.get("tag_images"), parse_flag(raw.get("bulkTagImages"), False)),
         auto=thresholds["auto"], review=thresholds["review"], create_performers=settings.create_performers,
-        identified_tag=settings.identified_tag, review_tag=settings.review_tag, pack=pack)
+        identified_tag=settings.identified_tag, review_tag=settings.review_tag, pack=pack,
+        adaptive=parse_flag(args.get("adaptive"), True))
