@@ -6,7 +6,9 @@ worker and the fallback cannot drift apart in what they compute or how results l
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 
 from stash_sense.contracts import Progress
 from stash_sense.engine.identify import Identifier
@@ -15,6 +17,8 @@ from stash_sense.service.codec import image_from_dict, image_to_dict
 from stash_sense.service.databases import open_databases
 from stash_sense.service.versions import database_fingerprint
 from stash_sense.service.wire import to_plain
+
+log = logging.getLogger(__name__)
 
 
 class Backend:
@@ -74,3 +78,18 @@ class Backend:
         if self._owned:
             self._release()
             self.engine.close()
+
+
+def warm_backend(pack: str, threads: int) -> Backend:
+    """The engine loaded for a serving process (local worker or remote engine), databases included.
+
+    A database that does not load is logged and the process serves anyway: each request then
+    reports the reason, and a database fixed on disk is picked up without a restart."""
+    started = time.monotonic()
+    backend = Backend(pack, threads)
+    try:
+        backend.refresh()
+    except Exception:
+        log.exception("databases could not be loaded")
+    log.info("engine and databases loaded in %.1fs", time.monotonic() - started)
+    return backend

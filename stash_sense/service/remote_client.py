@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from stash_sense.contracts import EngineUnreachable, Item, Progress, Service, ServiceError
 from stash_sense.service.items import split_items
-from stash_sense.service.wire import PROTOCOL_VERSION, ProtocolError, recv_message, send_message
+from stash_sense.service.wire import PROTOCOL_VERSION, ProtocolError, final_reply, recv_message, send_message
 
 log = logging.getLogger("stash_sense.service")
 CONNECT_TIMEOUT = 10.0
@@ -219,18 +219,13 @@ class RemoteService(Service):
                                f"images, over the engine's limit of {limit >> 20} MB (its --max-request-mb); "
                                "lower \"Max images per gallery\" or raise the limit")
         send_message(self._sock, header, blobs)
-        while True:
-            reply, _ = recv_message(self._sock)
-            if "progress" in reply:
-                if progress:
-                    progress(int(reply["progress"]))
-                continue
-            if reply.get("ok"):
-                return reply["result"]
-            if reply.get("code") == "busy":
+        reply = final_reply(self._sock, progress)
+        if reply.get("ok"):
+            return reply["result"]
+        if reply.get("code") == "busy":
                 raise _Busy(reply.get("error") or "busy")
-            raise ServiceError(f"Stash Sense engine at {self.endpoint.url}: "
-                               f"{reply.get('error') or 'failed without a message'}")
+        raise ServiceError(f"Stash Sense engine at {self.endpoint.url}: "
+                           f"{reply.get('error') or 'failed without a message'}")
 
     @staticmethod
     def _as_bytes(items: list[Item]) -> tuple[list[dict], list[bytes]]:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stash_sense import __version__
-from stash_sense.service.backend import Backend
+from stash_sense.service.backend import Backend, warm_backend
 from stash_sense.service.errors import error_message
 from stash_sense.service.items import join_items
 from stash_sense.service.location import open_private
@@ -251,7 +251,6 @@ def run(listen: str, pack: str, threads: int, data_dir: str | None, certfile: st
     """``stash-sense serve``: load the engine and databases, then answer until SIGTERM/SIGINT."""
     import signal
     import sys
-    import time
 
     from stash_sense import paths
 
@@ -262,13 +261,7 @@ def run(listen: str, pack: str, threads: int, data_dir: str | None, certfile: st
     tls = tls_context(certfile, keyfile) if certfile and keyfile else None
     host, port = parse_listen(listen)
     token, created = load_or_create_token(Path(data_dir) if data_dir else paths.data_dir())
-    started = time.monotonic()
-    backend = Backend(pack, threads)
-    try:
-        backend.refresh()
-    except Exception:  # serve anyway: each request reports it, and a fixed database is picked up
-        log.exception("databases could not be loaded")
-    log.info("engine and databases loaded in %.1fs", time.monotonic() - started)
+    backend = warm_backend(pack, threads)
     listener = bind(host, port)
     server = RemoteServer(backend, listener, token, limits, tls)
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+from collections.abc import Callable
 
 PROTOCOL_VERSION = 2  # 2: the remote engine (hello with token; analyze_video, crops)
 PREFIX = struct.Struct(">II")
@@ -98,3 +99,13 @@ def to_plain(value):
     The in-process service returns this too, so both services give identical results.
     """
     return json.loads(json.dumps(value, default=_json_default))
+
+
+def final_reply(sock: socket.socket, progress: Callable[[int], None] | None) -> dict:
+    """The engine's answer to the request just sent, passing its progress messages to ``progress``."""
+    while True:
+        reply, _ = recv_message(sock)
+        if "progress" not in reply:
+            return reply
+        if progress:
+            progress(int(reply["progress"]))

@@ -16,7 +16,7 @@ import threading
 from stash_sense.contracts import DAMAGED_DATABASE, Progress, Service, ServiceError
 from stash_sense.service.items import Item, split_items
 from stash_sense.service.launcher import WorkerUnavailable, connect_or_start
-from stash_sense.service.wire import ProtocolError, recv_message, send_message
+from stash_sense.service.wire import ProtocolError, final_reply, send_message
 
 log = logging.getLogger("stash_sense.service")
 
@@ -93,15 +93,10 @@ class WorkerClient(Service):
         if self._sock is None:
             raise ProtocolError("not connected")
         send_message(self._sock, header, blobs)
-        while True:
-            reply, _ = recv_message(self._sock)
-            if "progress" in reply:
-                if progress:
-                    progress(int(reply["progress"]))
-                continue
-            if reply.get("ok"):
-                return reply["result"]
-            raise ServiceError(reply.get("error") or "the worker failed without a message")
+        reply = final_reply(self._sock, progress)
+        if reply.get("ok"):
+            return reply["result"]
+        raise ServiceError(reply.get("error") or "the worker failed without a message")
 
     def _fall_back(self, reason: Exception) -> None:
         from stash_sense.service.inprocess import InProcessService

@@ -17,7 +17,7 @@ import time
 from contextlib import suppress
 from pathlib import Path
 
-from stash_sense.service.backend import Backend
+from stash_sense.service.backend import Backend, warm_backend
 from stash_sense.service.errors import error_message
 from stash_sense.service.items import join_items
 from stash_sense.service.launcher import is_live
@@ -195,13 +195,7 @@ def run(pack: str, threads: int, idle_timeout: float, data_dir: str | None) -> i
     if is_live(where.socket):
         log.info("a worker already answers on %s", where.socket)
         return 3
-    started = time.monotonic()
-    backend = Backend(pack, threads)
-    try:
-        backend.refresh()
-    except Exception:  # serve anyway: each request reports it, and a fixed database is picked up
-        log.exception("databases could not be loaded")
-    log.info("engine and databases loaded in %.1fs", time.monotonic() - started)
+    backend = warm_backend(pack, threads)
     server = Server(where, backend, idle_timeout)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: server.stopping.set())
