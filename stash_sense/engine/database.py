@@ -314,12 +314,12 @@ def write_database(path: Path, pack: Pack, faces: list[str | None], performers: 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / "manifest.json").unlink(missing_ok=True)
-    _atomic_write(path / "faces.json", json.dumps(faces).encode())
-    _atomic_write(path / "performers.json", json.dumps(performers, indent=1, sort_keys=True).encode())
+    atomic_write(path / "faces.json", json.dumps(faces).encode())
+    atomic_write(path / "performers.json", json.dumps(performers, indent=1, sort_keys=True).encode())
     embedders = {}
     for name, index in indices.items():
         spec = pack.embedder(name)
-        _atomic_write(path / spec.index_file, index.as_bytes())
+        atomic_write(path / spec.index_file, index.as_bytes())
         embedders[name] = {"index_file": spec.index_file, "dim": spec.dim, "recipe": spec.recipe.fingerprint(),
                            "recipe_spec": spec.recipe.to_dict(), "model_sha256": spec.model.sha256,
                            "storage": _storage_name(index.storage_data_type)}
@@ -340,11 +340,12 @@ def write_database(path: Path, pack: Pack, faces: list[str | None], performers: 
         "sizes": {name: (path / name).stat().st_size for name in files},  # checked before a release is extracted
         **(extra or {}),
     }
-    _atomic_write(path / "manifest.json", json.dumps(manifest, indent=2).encode())
+    atomic_write(path / "manifest.json", json.dumps(manifest, indent=2).encode())
     return manifest
 
 
-def _atomic_write(target: Path, data: bytes) -> None:
+def atomic_write(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` so that a crash leaves the old file or the new one, never half."""
     tmp = target.with_name(target.name + ".tmp")
     with open(tmp, "wb") as handle:
         handle.write(data)

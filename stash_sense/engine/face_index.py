@@ -16,7 +16,6 @@ per-embedder cosines.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 from voyager import Index, Space, StorageDataType
+
+from stash_sense.engine.database import atomic_write
 
 STORAGE = {"float32": StorageDataType.Float32, "e4m3": StorageDataType.E4M3, "float8": StorageDataType.Float8}
 POINTER = "current"
@@ -139,7 +140,7 @@ class FaceIndex:
             index.save(str(target / f"{name}.voy"))
         (target / "deleted.json").write_text(json.dumps(sorted(self._deleted)))
         pointer = {**state, "generation": generation, "layout": self.layout.to_dict(), "faces": len(self)}
-        _atomic_write(folder / POINTER, json.dumps(pointer, sort_keys=True).encode())
+        atomic_write(folder / POINTER, json.dumps(pointer, sort_keys=True).encode())
         for old in folder.glob("gen-*"):
             if old != target:
                 shutil.rmtree(old, ignore_errors=True)
@@ -167,12 +168,3 @@ def read_pointer(folder: Path) -> dict | None:
         return json.loads((Path(folder) / POINTER).read_text())
     except (OSError, ValueError):
         return None
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    tmp = target.with_name(target.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
