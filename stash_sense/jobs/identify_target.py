@@ -96,6 +96,10 @@ def _identify_images(client: StashClient, service, settings: Settings, picked: l
         group = service.identify_analyzed(analysed)
         return {**group, "thresholds": settings.thresholds(group["thresholds"])}
 
+    if service.remote:  # the engine makes the face crops, and only ``identify`` still has the pixels
+        found, names, unreadable = images.collect_sources(client, picked)
+        group = service.identify(list(zip(names, found)))
+        return group, dict(zip(names, found)), unreadable
     rule = StopRule(ceiling=len(picked))
     group, used = identify_adaptively(rule.cut(spread_order(picked)), rule, analyse_round, identify)
     log.info(f"Stash Sense: {used} of {len(picked)} image(s) analysed before the persons were decided")

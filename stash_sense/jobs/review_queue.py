@@ -88,7 +88,7 @@ def _titles(client: StashClient, targets: set[tuple[str, str]]) -> dict[tuple[st
     for kind, (query, root, key) in TITLE_QUERIES.items():
         ids = sorted({i for t, i in targets if t == kind}, key=int)
         if ids:
-            for obj in client.call(query, {"ids": ids})[root][key]:
+            for obj in client.find_existing(query, ids, root, key):
                 out[(kind, str(obj["id"]))] = obj
     return out
 
@@ -96,9 +96,9 @@ def _titles(client: StashClient, targets: set[tuple[str, str]]) -> dict[tuple[st
 def _existing_performers(client: StashClient, ids: set[str]) -> set[str]:
     if not ids:
         return set()
-    found = client.call("query($ids: [ID!]) { findPerformers(ids: $ids, filter: {per_page: -1}) "
-                        "{ performers { id } } }", {"ids": sorted(ids, key=int)})
-    return {str(p["id"]) for p in found["findPerformers"]["performers"]}
+    found = client.find_existing("query($ids: [ID!]) { findPerformers(ids: $ids, filter: {per_page: -1}) "
+                                 "{ performers { id } } }", sorted(ids, key=int), "findPerformers", "performers")
+    return {str(p["id"]) for p in found}
 
 
 def tagged_targets(client: StashClient, tag_id: str) -> dict[str, list[str]]:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from stash_sense.contracts import EngineUnreachable, Service, Thresholds
-from stash_sense.jobs import halt, library_index
+from stash_sense.jobs import halt
 from stash_sense.jobs.cache import EmbeddingCache, engine_fingerprint
 from stash_sense.jobs.decide import Decision, Match, decide
 from stash_sense.jobs.ledger import Ledger
@@ -228,7 +228,10 @@ def _one(run: Run, item: dict, analyse: Callable[[], Analysed]) -> None:
 
 def _identify_and_write(run: Run, item: dict, analysed: Analysed) -> str:
     item_id, summary = str(item["id"]), run.summary
-    library_index.record(run, item, analysed)
+    if not run.service.remote:  # the face index needs numpy/Voyager, which a light plugin side has not
+        from stash_sense.jobs import library_index
+
+        library_index.record(run, item, analysed)
     summary.images += analysed.images
     summary.inferred += analysed.inferred
     summary.cached += analysed.cached

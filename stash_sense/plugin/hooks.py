@@ -17,7 +17,6 @@ log = logging.getLogger(__name__)
 
 TASK_NAME = "Identify new content"
 HOOK_KINDS = {"Gallery": "gallery", "Scene": "scene", "Image": "image"}
-IMAGE_GALLERIES = "query StashSenseImageGalleries($id: ID!) { findImage(id: $id) { galleries { id } } }"
 
 
 def on_hook(ctx: Any) -> dict:
@@ -79,8 +78,7 @@ def _identify_locked(ctx: Any, taken: dict[str, list[str]]) -> dict:
 def _galleries_of_images(client: Any, image_ids: list[str]) -> list[str]:
     found: list[str] = []
     for image_id in image_ids:
-        image = client.call(IMAGE_GALLERIES, {"id": image_id})["findImage"] or {}
-        found.extend(str(g["id"]) for g in image.get("galleries") or [])
+        found.extend(client.image_gallery_ids(image_id))
     return found
 
 

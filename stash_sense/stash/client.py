@@ -486,6 +486,11 @@ class StashClient:
         res = self.call(Q.PERFORMERS_CREATED_WITH_STASH_ID, {"endpoint": endpoint, "stash_id": stash_id})
         return res["findPerformers"]["performers"]
 
+    def image_gallery_ids(self, image_id: str | int) -> list[str]:
+        """Ids of the galleries an image is in (none when the image is gone)."""
+        image = self.call(Q.IMAGE_GALLERIES, {"id": str(image_id)})["findImage"] or {}
+        return [str(g["id"]) for g in image.get("galleries") or []]
+
     def find_performers_by_name(self, name: str) -> list[dict]:
         """Exact-name matches; more than one means the name alone is ambiguous."""
         return self.call(Q.FIND_PERFORMERS_BY_NAME, {"name": name})["findPerformers"]["performers"]
@@ -602,6 +607,20 @@ class StashClient:
         if missing:
             raise StashNotFound(f"Stash has no {target_type} with id {', '.join(missing)}")
         return found
+
+    def find_existing(self, query: str, ids: list[str], field: str, key: str) -> list[dict]:
+        """``find*(ids:)`` over ids some of which may have been deleted: Stash fails the whole query
+        on the first missing id, so that id is dropped and the rest asked again."""
+        ids = list(ids)
+        while ids:
+            try:
+                return self._find_many(query, ids, field, key)
+            except StashNotFound as exc:
+                gone = re.search(r"with id (\d+)$", str(exc))
+                if gone is None or gone.group(1) not in ids:
+                    raise
+                ids.remove(gone.group(1))
+        return []
 
     def _find_many(self, query: str, ids: list[str], field: str, key: str) -> list[dict]:
         """``find*(ids:)``: Stash fails the whole query on an id it does not have ("gallery with id 7

@@ -362,6 +362,9 @@ query StashSenseFindJob($id: ID!) {
 """
 
 
+IMAGE_GALLERIES = "query StashSenseImageGalleries($id: ID!) { findImage(id: $id) { galleries { id } } }"
+
+
 def all_documents() -> dict[str, str]:
     """Every executable document defined here (name -> text), for schema validation in tests."""
     return {

@@ -12,7 +12,7 @@ import pytest
 import requests
 from conftest import LFW
 
-from devtools.demo.seed import DEFAULT_ENDPOINT, make_zip, oshash, seed
+from devtools.demo.seed import DEFAULT_ENDPOINT, connect, make_zip, oshash, seed
 from devtools.demo.server import DemoStash, validate_document
 from stash_sense.stash import queries as Q
 
@@ -152,13 +152,16 @@ def test_seeded_files_have_fingerprints_and_zip_members(env):
     d = data(env, Q.FIND_GALLERY_IMAGES, {"gallery_id": env["ids"]["galleries"]["Zip"], "filter": {"per_page": -1}})
     images = d["findImages"]["images"]
     assert d["findImages"]["count"] == 2
+    conn = connect(env["server"].db_path)
+    zip_id = conn.execute("SELECT id FROM files WHERE path = ?", (str(env["zip"]),)).fetchone()[0]
+    conn.close()
     with zipfile.ZipFile(env["zip"]) as zf:
         for img in images:
             f = img["visual_files"][0]
             member = zf.read(f["basename"])
             fps = {x["type"]: x["value"] for x in f["fingerprints"]}
             assert fps["md5"] == hashlib.md5(member).hexdigest() and fps["oshash"] == oshash(member)
-            assert f["zip_file"]["path"] == str(env["zip"]) and f["size"] == len(member)
+            assert str(f["zip_file_id"]) == str(zip_id) and f["size"] == len(member)
             assert (f["width"], f["height"]) == (250, 250)
             r = requests.get(env["server"].url + f"/image/{img['id']}/image", cookies={"session": SESSION}, timeout=10)
             assert r.status_code == 200 and r.content == member
