@@ -255,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     folder = QUICK_RESULTS if args.quick else RESULTS
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / ("bulk.quick.json" if args.quick else "bulk.json")
+    if path.exists():  # bench.adaptive_bench writes its *_adaptive / *_fixed keys into the same file
+        kept = json.loads(path.read_text())
+        result.update({k: v for k, v in kept.items() if k.endswith(("_adaptive", "_fixed")) or "adaptive" in k})
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=2))
     print(f"written to {path}", file=sys.stderr)

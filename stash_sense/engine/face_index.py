@@ -77,6 +77,10 @@ class FaceIndex:
             index.add_items(np.asarray(embeddings[name], np.float32), ids=ids, num_threads=threads)
         self._deleted.difference_update(ids)
 
+    def holds(self, face_id: int) -> bool:
+        """The face is in the index and searchable."""
+        return int(face_id) in next(iter(self.indices.values())) and int(face_id) not in self._deleted
+
     def remove(self, ids: Iterable[int]) -> None:
         """Hide faces from search (Voyager marks them deleted; the space is reused on rebuild)."""
         first = next(iter(self.indices.values()))

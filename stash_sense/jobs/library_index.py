@@ -266,8 +266,12 @@ class LibraryIndex:
         """An item's faces as analysed now (the old ones are hidden); returns the new face ids."""
         old, new = self.table.replace_item(item_type, item_id, rows)
         self.index.remove(old)
-        if new:
-            self.index.add(new, embeddings)
+        # a face kept with its cache entry (same file, same engine) has the same embedding: a forced
+        # re-run over an unchanged library then writes no vector again
+        fresh = [k for k, face_id in enumerate(new) if rows[k].cache_key is None or not self.index.holds(face_id)]
+        if fresh:
+            self.index.add([new[k] for k in fresh], {name: np.asarray(vectors)[fresh]
+                                                      for name, vectors in embeddings.items()})
         self.dirty = True
         return new
 
