@@ -17,7 +17,7 @@ from typing import Any
 
 from stash_sense.jobs.cache import EmbeddingCache, file_key
 from stash_sense.library.images import image_source
-from stash_sense.stash.client import StashError
+from stash_sense.stash.errors import StashError
 
 
 @dataclass

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from stash_sense import paths
 from stash_sense.library.store import open_store
-from stash_sense.stash.client import fingerprint, is_zip_member
+from stash_sense.stash.files import fingerprint, is_zip_member
 
 FORMAT = 1  # bump when the stored JSON shape changes
 FINGERPRINT_ORDER = ("oshash", "md5", "phash")

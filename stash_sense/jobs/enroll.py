@@ -21,7 +21,9 @@ from stash_sense.library.performers import universal_id_for
 from stash_sense.progress import report_progress
 from stash_sense.service import access as engine_access
 from stash_sense.service import databases
-from stash_sense.stash.client import StashClient, StashError, fingerprint
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.errors import StashError
+from stash_sense.stash.files import fingerprint
 
 log = logging.getLogger(__name__)
 

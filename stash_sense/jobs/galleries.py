@@ -23,7 +23,8 @@ from stash_sense.jobs.runner import Analysed, ItemFailed, Run, run_items
 from stash_sense.jobs.sampling import sample
 from stash_sense.library.images import image_source
 from stash_sense.library.journal import Journal
-from stash_sense.stash.client import StashClient, StashError
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.errors import StashError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from stash_sense.stash import queries as Q
-from stash_sense.stash.client import StashClient, link_sets
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.reads import link_sets
 
 BATCH_IMAGES = 2000
 BATCH_GALLERIES = 50

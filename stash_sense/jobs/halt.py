@@ -14,7 +14,7 @@ from typing import Any
 
 from stash_sense import paths
 from stash_sense.library.disk import disk_full_message, free_bytes, is_disk_full
-from stash_sense.stash.client import StashError, StashUnreachable
+from stash_sense.stash.errors import StashError, StashUnreachable
 
 MAX_UNREACHABLE_IN_A_ROW = 3
 LOW_SPACE_BYTES = 16 * 1024 * 1024  # below this a failure is taken for the disk filling up

@@ -20,7 +20,8 @@ from stash_sense.library.performers import PerformerResolver
 from stash_sense.library.scene_source import frame_crop, primary_file, screenshot, video_source
 from stash_sense.service import access as engine_access
 from stash_sense.settings import Settings
-from stash_sense.stash.client import StashClient, StashNotFound
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.errors import StashNotFound
 
 log = logging.getLogger(__name__)
 SCREENSHOT_NAME = "screenshot"  # engine.scenes.SCREENSHOT (not imported: no numpy on the light side)

@@ -19,7 +19,8 @@ from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver
 from stash_sense.service import access as engine_access
 from stash_sense.settings import Settings
-from stash_sense.stash.client import StashClient, StashNotFound
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.errors import StashNotFound
 
 log = logging.getLogger(__name__)
 

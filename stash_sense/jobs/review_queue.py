@@ -291,7 +291,7 @@ def _summary(run: Any) -> dict:
 
 
 def _current(client: StashClient, target_type: str, target_id: str, field: str) -> set[str] | None:
-    from stash_sense.stash.client import StashNotFound
+    from stash_sense.stash.errors import StashNotFound
 
     try:
         return client.links(target_type, [target_id])[target_id][field]

@@ -35,7 +35,8 @@ from stash_sense.library.settle import settle
 from stash_sense.library.writeback import WriteBack
 from stash_sense.progress import report_progress
 from stash_sense.service.access import NO_DATABASE, NoDatabaseError
-from stash_sense.stash.client import StashClient, StashError
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.errors import StashError
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,9 @@ import time
 from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver
 from stash_sense.library.settle import stash_time
-from stash_sense.stash.client import WRITE_WINDOW_S, StashClient, StashError
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.errors import StashError
+from stash_sense.stash.transport import WRITE_WINDOW_S
 
 CLOCK_SLACK_S = 5.0  # Stash's created_at has whole seconds
 _log = logging.getLogger(__name__)

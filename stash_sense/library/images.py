@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from stash_sense.stash.client import StashClient, StashError, is_zip_member
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.errors import StashError
+from stash_sense.stash.files import is_zip_member
 
 CROP_SIZE = 112
 CROP_MARGIN = 0.25  # extra context around the detector box, per side

@@ -44,7 +44,7 @@ def add_marker(writeback: WriteBack, scene_id: str, title: str, seconds: float, 
 
 def remove_markers(client, scene_id: str, ids: set[str]) -> list[str]:
     """Delete those of ``ids`` still on the scene (undo); returns the ids deleted."""
-    from stash_sense.stash.client import StashNotFound
+    from stash_sense.stash.errors import StashNotFound
 
     try:
         present = {str(m["id"]) for m in client.scene_markers(scene_id)}

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from stash_sense.stash.client import StashClient, StashError, StashNotFound
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.errors import StashError, StashNotFound
 
 log = logging.getLogger(__name__)
 

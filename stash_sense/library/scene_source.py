@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 
 from stash_sense.library.images import crop_rgb
-from stash_sense.stash.client import StashClient, StashError
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.errors import StashError
 
 
 def quiet_video_logs() -> None:

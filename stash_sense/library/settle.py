@@ -25,7 +25,9 @@ import logging
 from datetime import datetime
 
 from stash_sense.library.journal import Journal
-from stash_sense.stash.client import WRITE_WINDOW_S, StashClient, StashError, StashNotFound
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.errors import StashError, StashNotFound
+from stash_sense.stash.transport import WRITE_WINDOW_S
 
 LINK_FIELDS = ("performer", "tag")
 LINK_TARGETS = ("gallery", "image", "scene")

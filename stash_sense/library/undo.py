@@ -12,7 +12,8 @@ import logging
 from stash_sense.library.journal import Journal
 from stash_sense.library.markers import remove_markers
 from stash_sense.library.writeback import UPDATERS
-from stash_sense.stash.client import StashClient, StashNotFound
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.errors import StashNotFound
 
 log = logging.getLogger(__name__)
 

@@ -104,7 +104,7 @@ def unknown_people_list(ctx: Any) -> dict:
 def _add_crops(client: Any, person: dict) -> None:
     """Data-URL crops of a person's best faces in images (frames carry their time instead)."""
     from stash_sense.library.images import face_crop, image_source
-    from stash_sense.stash.client import StashError
+    from stash_sense.stash.errors import StashError
 
     shown = 0
     for sample in person["samples"]:

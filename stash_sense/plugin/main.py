@@ -14,7 +14,7 @@ from stash_sense.library.outcomes import TaskOutcomes
 from stash_sense.plugin import protocol
 from stash_sense.plugin.operations import TASK_MODES, Context, UserError, dispatch
 from stash_sense.service.access import NoDatabaseError
-from stash_sense.stash.client import StashError
+from stash_sense.stash.errors import StashError
 
 log = logging.getLogger(__name__)
 

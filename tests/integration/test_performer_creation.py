@@ -8,8 +8,9 @@ from plugin_env import *  # noqa: F403  (fixtures: empty_stash)
 from stash_sense.library.journal import Journal
 from stash_sense.library.undo import undo_run
 from stash_sense.library.writeback import WriteBack
-from stash_sense.stash import client as client_mod
-from stash_sense.stash.client import StashClient, StashError
+from stash_sense.stash import session as session_mod
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.errors import StashError
 
 NAME = "Gerhard Schroeder"  # on stash-box, not in the demo library
 
@@ -21,7 +22,7 @@ class CreateFaults:
     def __init__(self, server, monkeypatch, fault: str):
         self.original, self.fault, self.dead = server.execute, fault, False
         monkeypatch.setattr(server, "execute", self.execute)
-        monkeypatch.setattr(client_mod, "RETRY_PAUSE_S", 0.0)
+        monkeypatch.setattr(session_mod, "RETRY_PAUSE_S", 0.0)
 
     def execute(self, query, variables=None, *args, **kwargs):
         if self.dead:

@@ -10,7 +10,8 @@ import requests
 
 from devtools.demo.seed import seed
 from devtools.demo.server import DemoStash
-from stash_sense.stash.client import StashClient, StashTooOld
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.errors import StashTooOld
 
 
 def test_version_is_settable(tmp_path):

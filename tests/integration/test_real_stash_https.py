@@ -15,8 +15,9 @@ from plugin_env import run_plugin
 
 from devtools.demo.seed import seed
 from devtools.demo.server import DemoStash
+from stash_sense.hosts import verify_certificate
 from stash_sense.library.images import image_source
-from stash_sense.stash.client import StashClient, verify_certificate
+from stash_sense.stash.client import StashClient
 
 
 @pytest.fixture

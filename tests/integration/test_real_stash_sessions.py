@@ -99,7 +99,7 @@ def test_bulk_run_finishes_after_its_first_cookie_expired(stash):
 
 
 def test_an_expired_session_is_an_auth_error_not_a_login_page_as_image(tmp_path, sample_jpeg):
-    from stash_sense.stash.client import StashAuthError
+    from stash_sense.stash.errors import StashAuthError
 
     ids = _one_gallery(tmp_path, sample_jpeg)
     with DemoStash(tmp_path / "stash.sqlite", session=None, max_session_age=MAX_AGE) as server:

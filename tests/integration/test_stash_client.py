@@ -16,17 +16,10 @@ from devtools.demo.server import DemoStash, load_schema
 from stash_sense.library.images import image_source
 from stash_sense.stash import client as client_mod
 from stash_sense.stash import queries as Q
-from stash_sense.stash.client import (
-    StashAuthError,
-    StashClient,
-    StashGraphQLError,
-    StashNotFound,
-    StashUnreachable,
-    connection_from_plugin_input,
-    connection_from_url,
-    fingerprint,
-    get_client,
-)
+from stash_sense.stash.client import StashClient, get_client
+from stash_sense.stash.connection import connection_from_plugin_input, connection_from_url
+from stash_sense.stash.errors import StashAuthError, StashGraphQLError, StashNotFound, StashUnreachable
+from stash_sense.stash.files import fingerprint
 
 SESSION = "plugin-session-cookie"
 SID_LOCAL = "5b3a1c2e-0000-4000-8000-000000000001"

@@ -11,8 +11,10 @@ import pytest
 
 from devtools.demo.seed import seed
 from devtools.demo.server import DemoStash
+from stash_sense.hosts import url_host
 from stash_sense.jobs.enroll import performer_images
-from stash_sense.stash.client import StashClient, connection_from_plugin_input, url_host
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.connection import connection_from_plugin_input
 
 
 @pytest.mark.parametrize(("host", "expected"), [("0.0.0.0", "127.0.0.1"), ("::", "[::1]"), ("[::]", "[::1]"),

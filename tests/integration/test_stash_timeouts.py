@@ -9,8 +9,9 @@ import time
 import pytest
 from plugin_env import *  # noqa: F403  (fixtures: empty_stash)
 
-from stash_sense.stash import client as client_mod
-from stash_sense.stash.client import StashClient, StashServerError, StashTimeout
+from stash_sense.stash import session as session_mod
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.errors import StashServerError, StashTimeout
 
 TAG_CREATE = "mutation($n: String!) { tagCreate(input: {name: $n}) { id } }"
 
@@ -18,7 +19,7 @@ TAG_CREATE = "mutation($n: String!) { tagCreate(input: {name: $n}) { id } }"
 @pytest.fixture
 def quick(monkeypatch):
     monkeypatch.setenv("STASH_SENSE_STASH_TIMEOUT", "1")
-    monkeypatch.setattr(client_mod, "RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr(session_mod, "RETRY_PAUSE_S", 0.0)
 
 
 def test_a_hung_stash_is_given_up_on_with_a_clear_error(quick):
@@ -84,7 +85,7 @@ class Flaky:
 def test_reads_are_retried_and_writes_are_not(empty_stash, monkeypatch):
     client = StashClient.from_plugin_input(empty_stash.server.server_connection())
     monkeypatch.setenv("STASH_SENSE_STASH_TIMEOUT", "2")  # after the client's start-up queries
-    monkeypatch.setattr(client_mod, "RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr(session_mod, "RETRY_PAUSE_S", 0.0)
     flaky = Flaky(empty_stash.server, monkeypatch)
 
     flaky.fail = {"read": ("hang", 1)}

@@ -21,7 +21,9 @@ from devtools.demo.server import DemoStash
 from stash_sense.jobs import gallery_reads as fetch
 from stash_sense.library.images import image_source
 from stash_sense.stash import queries as Q
-from stash_sense.stash.client import StashClient, StashTooOld, check_version
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.errors import StashTooOld
+from stash_sense.stash.versions import check_version
 
 VERSIONS = SHARED / "stash-schema" / "versions"
 SUPPORTED = ["v0.28.1", "v0.29.3", "v0.30.1"]  # MIN_STASH_VERSION is 0.28: keep in step

@@ -13,8 +13,9 @@ from plugin_env import *  # noqa: F403  (fixtures: empty_stash)
 from stash_sense.library.journal import Journal
 from stash_sense.library.undo import undo_run
 from stash_sense.library.writeback import WriteBack
-from stash_sense.stash import client as client_mod
-from stash_sense.stash.client import StashClient, StashError
+from stash_sense.stash import session as session_mod
+from stash_sense.stash.client import StashClient
+from stash_sense.stash.errors import StashError
 
 ADD_BY_HAND = ("mutation($ids: [ID!], $p: [ID!]) { bulkGalleryUpdate(input: {ids: $ids, "
                "performer_ids: {ids: $p, mode: ADD}}) { id } }")
@@ -27,7 +28,7 @@ class Faults:
     def __init__(self, server, monkeypatch):
         self.server, self.original, self.dead, self.on_add = server, server.execute, False, None
         monkeypatch.setattr(server, "execute", self.execute)
-        monkeypatch.setattr(client_mod, "RETRY_PAUSE_S", 0.0)
+        monkeypatch.setattr(session_mod, "RETRY_PAUSE_S", 0.0)
 
     def execute(self, query, variables=None, *args, **kwargs):
         if self.dead:
