@@ -30,6 +30,9 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+# Standard library only, like this file: the client's rules for where Stash is, so both reach the same address
+from stash_sense.hosts import url_host, verify_certificate
+
 PLUGIN_ID = "stash_sense"
 PLUGIN_DIR = Path(__file__).resolve().parent
 REQUIREMENTS = "requirements.txt"
@@ -227,26 +230,9 @@ def satisfied(venv: Path, plugin_dir: Path, override: str | None = None, light: 
 
 
 def stash_url(conn: dict) -> str:
-    """``<scheme>://<host>:<port>`` of the Stash that started us: an any-address becomes loopback,
-    an IPv6 literal gets brackets (Stash sends where it listens: ``0.0.0.0``, ``::``, ``::1``...)."""
-    host = str(conn.get("Host") or "localhost").strip().strip("[]")
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "localhost"}.get(host, host)
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{conn.get('Scheme') or 'http'}://{host}:{conn.get('Port') or 9999}"
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost``, ``127.x.x.x`` or ``::1`` (brackets allowed): Stash on this very machine."""
-    import ipaddress
-
-    bare = host.strip().strip("[]")
-    if bare == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(bare).is_loopback
-    except ValueError:
-        return False
+    """``<scheme>://<host>:<port>`` of the Stash that started us, at the client's address for it
+    (``stash_sense.hosts.url_host``: Stash sends where it listens, such as ``0.0.0.0`` or ``::``)."""
+    return f"{conn.get('Scheme') or 'http'}://{url_host(str(conn.get('Host') or ''))}:{conn.get('Port') or 9999}"
 
 
 def stash_graphql(plugin_input: dict, query: str, variables: dict | None = None, timeout: float = 5) -> dict:
@@ -260,10 +246,9 @@ def stash_graphql(plugin_input: dict, query: str, variables: dict | None = None,
         request.add_header("Cookie", f"session={cookie}")
     if conn.get("ApiKey"):
         request.add_header("ApiKey", conn["ApiKey"])
-    # Stash on loopback with its own certificate: its name cannot match 127.0.0.1 / ::1 (the same
-    # rule as the client's stash_sense.stash.client.verify_certificate)
-    loopback = is_loopback(stash_url(conn).split("://", 1)[1].rsplit(":", 1)[0])
-    context = ssl._create_unverified_context() if conn.get("Scheme") == "https" and loopback else None
+    # Stash on loopback with its own certificate: its name cannot match 127.0.0.1 / ::1
+    verify = verify_certificate(conn.get("Scheme") or "http", url_host(str(conn.get("Host") or "")))
+    context = None if verify else ssl._create_unverified_context()
     with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
         answer = json.load(response)
     if answer.get("errors"):

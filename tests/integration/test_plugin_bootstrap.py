@@ -1,42 +1,25 @@
 """The self-bootstrapping entry script: venv created once, re-exec with stdin intact, clear failures.
 
-Runs against a fake plugin folder (a copy of the real entry script, a stub ``stash_sense.plugin.main``
-and requirements that need nothing from the network), so only ``python -m venv`` is real.
+Runs against a fake plugin folder (``bootstrap_env``: the real entry script, a stub
+``stash_sense.plugin.main`` and requirements that need nothing from the network), so only
+``python -m venv`` is real.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from bootstrap_env import fake_plugin_folder, load_bootstrap
 
 from devtools.demo.server import DemoStash
 
-STUB_MAIN = textwrap.dedent("""
-    import json, sys
-    def main():
-        data = json.loads(sys.stdin.read())
-        print(json.dumps({"output": {"python": sys.executable, "prefix": sys.prefix, "args": data["args"]}}))
-        return 0
-""")
-
-
-def load_bootstrap():
-    spec = importlib.util.spec_from_file_location("stash_sense_plugin_under_test", REPO / "stash_sense_plugin.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-boot = load_bootstrap()
+boot = load_bootstrap("stash_sense_plugin_under_test")
 
 
 def fake_venv(folder: Path) -> Path:
@@ -100,14 +83,7 @@ def test_python_override_from_stash_settings(tmp_path, monkeypatch):
 
 @pytest.fixture
 def fake_plugin(tmp_path) -> Path:
-    plugin = tmp_path / "plugins" / "stash_sense"
-    (plugin / "stash_sense" / "plugin").mkdir(parents=True)
-    (plugin / "stash_sense_plugin.py").write_text((REPO / "stash_sense_plugin.py").read_text())
-    (plugin / "stash_sense" / "__init__.py").write_text("")
-    (plugin / "stash_sense" / "plugin" / "__init__.py").write_text("")
-    (plugin / "stash_sense" / "plugin" / "main.py").write_text(STUB_MAIN)
-    (plugin / "requirements.txt").write_text("# nothing to install in this test\n")
-    return plugin
+    return fake_plugin_folder(tmp_path / "plugins" / "stash_sense")
 
 
 def run_entry(plugin: Path, args: dict, **env) -> tuple[dict, str]:
@@ -117,6 +93,16 @@ def run_entry(plugin: Path, args: dict, **env) -> tuple[dict, str]:
                           capture_output=True, text=True, env={**clean, "PIP_NO_INDEX": "1", **env}, timeout=300)
     assert proc.stdout.count("\n") == 1, proc.stdout + proc.stderr
     return json.loads(proc.stdout), proc.stderr
+
+
+def test_the_entry_script_needs_only_the_standard_library(fake_plugin):
+    """Stash's own Python may have no packages at all: there the entry script, with the module it shares
+    with the client (``stash_sense.hosts``), still answers a click (``-S``: no site-packages)."""
+    plugin_input = {"server_connection": {"Host": "127.0.0.1", "Port": 1}, "args": {"mode": "identify_gallery"}}
+    proc = subprocess.run([sys.executable, "-S", "-s", str(fake_plugin / "stash_sense_plugin.py")],
+                          input=json.dumps(plugin_input), capture_output=True, text=True,
+                          env={"PATH": os.environ["PATH"], "PIP_NO_INDEX": "1"}, timeout=60)
+    assert "needs a one-time setup" in json.loads(proc.stdout)["error"], proc.stderr
 
 
 def test_first_run_creates_the_venv_then_reexecs_with_stdin(fake_plugin):

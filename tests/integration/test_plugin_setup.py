@@ -2,18 +2,17 @@
 one installer at a time, an interrupted install is rebuilt, musl is named, and the environment and
 data live beside Stash's configuration, outside the plugins folder Stash walks on every reload.
 
-The plugin folder is a copy of the real entry script with a stub ``stash_sense.plugin.main`` and
-requirements that need nothing from the network, so only ``python -m venv`` is real; Stash is the
+The plugin folder (``bootstrap_env``) is a copy of the real entry script with a stub
+``stash_sense.plugin.main`` and requirements that need nothing from the network, so only
+``python -m venv`` is real; Stash is the
 demo Stash, which runs plugin operations and tasks like Stash's raw interface.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
-import textwrap
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -21,41 +20,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from bootstrap_env import fake_plugin_folder, load_bootstrap
 from conftest import REPO
 
 from devtools.demo.seed import seed
 from devtools.demo.server import DemoStash
 
-STUB_MAIN = textwrap.dedent("""
-    import json, os, sys
-    def main():
-        data = json.loads(sys.stdin.read())
-        print(json.dumps({"output": {"prefix": sys.prefix, "args": data["args"],
-                                     "data_dir": os.environ.get("STASH_SENSE_DATA_DIR")}}))
-        return 0
-""")
-
-
-def load_bootstrap():
-    spec = importlib.util.spec_from_file_location("stash_sense_plugin_setup_test", REPO / "stash_sense_plugin.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-boot = load_bootstrap()
+boot = load_bootstrap("stash_sense_plugin_setup_test")
 
 
 @pytest.fixture
 def plugin(tmp_path) -> Path:
-    folder = tmp_path / "config" / "plugins" / "community" / "stash_sense"
-    (folder / "stash_sense" / "plugin").mkdir(parents=True)
-    (folder / "stash_sense_plugin.py").write_text((REPO / "stash_sense_plugin.py").read_text())
-    (folder / "stash_sense" / "__init__.py").write_text("")
-    (folder / "stash_sense" / "plugin" / "__init__.py").write_text("")
-    (folder / "stash_sense" / "plugin" / "main.py").write_text(STUB_MAIN)
-    (folder / "requirements.txt").write_text("# nothing to install in this test\n")
-    return folder
+    return fake_plugin_folder(tmp_path / "config" / "plugins" / "community" / "stash_sense")
 
 
 @pytest.fixture

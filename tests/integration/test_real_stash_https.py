@@ -15,7 +15,7 @@ from plugin_env import run_plugin
 
 from devtools.demo.seed import seed
 from devtools.demo.server import DemoStash
-from stash_sense.hosts import verify_certificate
+from stash_sense.hosts import is_loopback, verify_certificate
 from stash_sense.library.images import image_source
 from stash_sense.stash.client import StashClient
 
@@ -64,7 +64,7 @@ def test_bootstrap_reads_its_settings_from_https_stash(https_stash, monkeypatch)
     server, _, _ = https_stash
     server.query('mutation { configurePlugin(plugin_id: "stash_sense", input: {pythonPath: "/opt/py/bin/python3"}) }')
     assert boot.python_override({"server_connection": server.server_connection()}) == "/opt/py/bin/python3"
-    assert boot.is_loopback("127.0.0.2") and boot.is_loopback("[::1]") and not boot.is_loopback("10.0.0.1")
+    assert is_loopback("127.0.0.2") and is_loopback("[::1]") and not is_loopback("10.0.0.1")
 
 
 def test_a_remote_https_stash_is_still_verified():
