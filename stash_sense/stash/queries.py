@@ -274,15 +274,19 @@ query StashSensePerformersPage($filter: FindFilterType) {
 }
 """
 
-# Images whose only performer is this one: whose face they show is not in doubt.
+# Only this one performer: whose face such an image or gallery shows is not in doubt.
+SOLO_PERFORMER_FILTER = """{
+      performers: { value: [$performer_id], modifier: INCLUDES }
+      performer_count: { value: 1, modifier: EQUALS }
+    }"""
+
 FIND_SOLO_IMAGES = (
     """
 query StashSenseSoloImages($performer_id: ID!, $filter: FindFilterType) {
   findImages(
-    image_filter: {
-      performers: { value: [$performer_id], modifier: INCLUDES }
-      performer_count: { value: 1, modifier: EQUALS }
-    }
+    image_filter: """
+    + SOLO_PERFORMER_FILTER
+    + """
     filter: $filter
   ) {
     count
@@ -294,13 +298,13 @@ query StashSenseSoloImages($performer_id: ID!, $filter: FindFilterType) {
 """
 )
 
-FIND_SOLO_GALLERIES = """
+FIND_SOLO_GALLERIES = (
+    """
 query StashSenseSoloGalleries($performer_id: ID!, $filter: FindFilterType) {
   findGalleries(
-    gallery_filter: {
-      performers: { value: [$performer_id], modifier: INCLUDES }
-      performer_count: { value: 1, modifier: EQUALS }
-    }
+    gallery_filter: """
+    + SOLO_PERFORMER_FILTER
+    + """
     filter: $filter
   ) {
     count
@@ -308,6 +312,7 @@ query StashSenseSoloGalleries($performer_id: ID!, $filter: FindFilterType) {
   }
 }
 """
+)
 
 # --- stash-box ----------------------------------------------------------------------------------
 
