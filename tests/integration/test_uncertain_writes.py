@@ -63,16 +63,23 @@ def add_blair(stash, client, journal) -> tuple[WriteBack, str, str]:
     return writeback, gallery, blair
 
 
+def failed_add(setup, fault: str, match: str | None = None) -> tuple[WriteBack, str, str]:
+    """Tony Blair added to his solo gallery while ``fault`` hits the write, which must raise."""
+    stash, faults, client, journal = setup
+    writeback, gallery, blair = add_blair(stash, client, journal)
+    faults.on_add = fault
+    with pytest.raises(StashError, match=match):
+        writeback.add("gallery", [gallery], performer_ids=[blair])
+    return writeback, gallery, blair
+
+
 def statuses(journal, run_id) -> list[str]:
     return [m["status"] for m in journal.mutations(run_id)]
 
 
 def test_a_write_that_never_reached_stash_is_not_undone_over_the_users_link(setup):
     stash, faults, client, journal = setup
-    writeback, gallery, blair = add_blair(stash, client, journal)
-    faults.on_add = "lost, answered 500"
-    with pytest.raises(StashError, match="HTTP 500"):
-        writeback.add("gallery", [gallery], performer_ids=[blair])
+    writeback, gallery, blair = failed_add(setup, "lost, answered 500", match="HTTP 500")
     assert statuses(journal, writeback.run_id) == ["failed"]  # checked: Stash did not apply it
     faults.by_hand(gallery, blair)  # the user adds Tony Blair themselves
     undo = undo_run(client, journal, writeback.run_id)
@@ -92,10 +99,7 @@ def test_a_write_applied_but_answered_500_is_journalled_as_done_and_undone(setup
 
 def test_stash_dying_mid_write_then_the_user_adding_by_hand_keeps_the_users_link(setup):
     stash, faults, client, journal = setup
-    writeback, gallery, blair = add_blair(stash, client, journal)
-    faults.on_add = "lost, then died"
-    with pytest.raises(StashError):
-        writeback.add("gallery", [gallery], performer_ids=[blair])
+    writeback, gallery, blair = failed_add(setup, "lost, then died")
     assert statuses(journal, writeback.run_id) == ["pending"]  # Stash gone: nothing could be checked
     faults.dead = False  # Stash restarted; an hour later the user adds Tony Blair by hand
     journal.db.execute("UPDATE mutations SET created_at = created_at - 3600")
@@ -108,10 +112,7 @@ def test_stash_dying_mid_write_then_the_user_adding_by_hand_keeps_the_users_link
 
 def test_stash_dying_after_applying_the_write_is_still_undone(setup):
     stash, faults, client, journal = setup
-    writeback, gallery, blair = add_blair(stash, client, journal)
-    faults.on_add = "applied, then died"
-    with pytest.raises(StashError):
-        writeback.add("gallery", [gallery], performer_ids=[blair])
+    writeback, gallery, blair = failed_add(setup, "applied, then died")
     faults.dead = False  # Stash restarted; nobody touched the gallery since
     undo = undo_run(client, journal, writeback.run_id)
     assert undo["removed"] == {"gallery": {gallery: {"performer": [blair]}}}
@@ -120,10 +121,7 @@ def test_stash_dying_after_applying_the_write_is_still_undone(setup):
 
 def test_undo_with_stash_unreachable_removes_nothing_unproven(setup):
     stash, faults, client, journal = setup
-    writeback, gallery, blair = add_blair(stash, client, journal)
-    faults.on_add = "lost, then died"
-    with pytest.raises(StashError):
-        writeback.add("gallery", [gallery], performer_ids=[blair])
+    writeback, gallery, blair = failed_add(setup, "lost, then died")
     with pytest.raises(StashError):
         undo_run(client, journal, writeback.run_id)
     assert statuses(journal, writeback.run_id) == ["pending"]  # still undoable once Stash is back
