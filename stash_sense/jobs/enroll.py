@@ -24,6 +24,7 @@ from stash_sense.service import databases
 from stash_sense.stash.client import StashClient
 from stash_sense.stash.errors import StashError
 from stash_sense.stash.files import fingerprint
+from stash_sense.stash.reads import all_pages
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +34,7 @@ BATCH_PERFORMERS = 25
 
 
 def all_performers(client: StashClient, per_page: int = 200) -> list[dict]:
-    performers, page = [], 1
-    while True:
-        count, found = client.performers_page(page=page, per_page=per_page)
-        performers.extend(found)
-        if not found or page * per_page >= count:
-            return performers
-        page += 1
+    return list(all_pages(lambda page: client.performers_page(page=page, per_page=per_page), per_page))
 
 
 def performer_images(client: StashClient, performer: dict, limit: int = IMAGES_PER_PERFORMER) -> Iterator[tuple]:

@@ -7,7 +7,7 @@ Reads change nothing in Stash, which is why ``StashSession.call`` may retry them
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import queries as Q
@@ -36,13 +36,7 @@ class StashReads(StashSession):
 
     def gallery_images(self, gallery_id: str | int, *, per_page: int = 100) -> Iterator[dict]:
         """All images of a gallery, fetched page by page (no single huge response)."""
-        page = 1
-        while True:
-            count, images = self.gallery_images_page(gallery_id, page=page, per_page=per_page)
-            yield from images
-            if not images or page * per_page >= count:
-                return
-            page += 1
+        yield from all_pages(lambda page: self.gallery_images_page(gallery_id, page=page, per_page=per_page), per_page)
 
     def find_galleries(
         self,
@@ -69,15 +63,8 @@ class StashReads(StashSession):
         self, *, without_performers: bool = False, tag_id: str | int | None = None, per_page: int = 100
     ) -> Iterator[dict]:
         """All matching galleries, page by page."""
-        page = 1
-        while True:
-            count, galleries = self.find_galleries(
-                without_performers=without_performers, tag_id=tag_id, page=page, per_page=per_page
-            )
-            yield from galleries
-            if not galleries or page * per_page >= count:
-                return
-            page += 1
+        yield from all_pages(lambda page: self.find_galleries(
+            without_performers=without_performers, tag_id=tag_id, page=page, per_page=per_page), per_page)
 
     def find_image(self, image_id: str | int) -> dict | None:
         return self.call(Q.FIND_IMAGE, {"id": str(image_id)})["findImage"]
@@ -91,13 +78,7 @@ class StashReads(StashSession):
         return int(found["count"]), found["scenes"]
 
     def iter_scenes(self, *, per_page: int = 100) -> Iterator[dict]:
-        page = 1
-        while True:
-            total, scenes = self.scenes_page(page=page, per_page=per_page)
-            yield from scenes
-            if not scenes or page * per_page >= total:
-                return
-            page += 1
+        yield from all_pages(lambda page: self.scenes_page(page=page, per_page=per_page), per_page)
 
     def scene_markers(self, scene_id: str | int) -> list[dict]:
         found = self.call(Q.SCENE_MARKERS, {"id": str(scene_id)})["findScene"]
@@ -233,6 +214,18 @@ class StashReads(StashSession):
         """Saved settings of a plugin; ``{}`` until the user saves them (always default in code)."""
         plugins = self.call(Q.PLUGIN_CONFIG, {"ids": [plugin_id]})["configuration"]["plugins"] or {}
         return dict(plugins.get(plugin_id) or {})
+
+
+def all_pages(page_of: Callable[[int], tuple[int, list[dict]]], per_page: int) -> Iterator[dict]:
+    """Every item of a paged find*, asked one page at a time (``page_of(page)`` gives count and
+    items) until a page comes back empty or the count is reached: no single huge response."""
+    page = 1
+    while True:
+        count, items = page_of(page)
+        yield from items
+        if not items or page * per_page >= count:
+            return
+        page += 1
 
 
 def link_sets(objects: list[dict]) -> dict[str, dict[str, set[str]]]:

@@ -71,15 +71,11 @@ class StashWrites(StashReads):
         current = performer.get("stash_ids") or []
         if any(s["endpoint"] == endpoint and s["stash_id"] == stash_id for s in current):
             return performer
-        new_ids = [
-            {k: s[k] for k in ("endpoint", "stash_id", "updated_at") if s.get(k) is not None} for s in current
-        ] + [{"endpoint": endpoint, "stash_id": stash_id}]
-        return self.call(Q.PERFORMER_UPDATE, {"input": {"id": str(performer_id), "stash_ids": new_ids}})[
-            "performerUpdate"
-        ]
+        return self.set_performer_stash_ids(performer_id, [*current, {"endpoint": endpoint, "stash_id": stash_id}])
 
     def set_performer_stash_ids(self, performer_id: str | int, stash_ids: list[dict]) -> dict:
-        """Replace a performer's stash ids (undo of a link we made; the list is SET in Stash)."""
+        """Replace a performer's stash ids (the list is SET in Stash): the current ones plus one, or
+        those left when undo takes back a link we made."""
         clean = [{k: s[k] for k in ("endpoint", "stash_id", "updated_at") if s.get(k) is not None} for s in stash_ids]
         return self.call(Q.PERFORMER_UPDATE, {"input": {"id": str(performer_id), "stash_ids": clean}})[
             "performerUpdate"
