@@ -112,7 +112,12 @@ def console_errors(out: dict) -> list[str]:
 def ui(tmp_path, monkeypatch, isolated_data_dir):
     """Seeded demo Stash (the plugin's demo scenario) behind a /stash/ reverse proxy; no database yet."""
     monkeypatch.setenv("STASH_SENSE_PACK", "test-mbf128")
-    scenario = demo.build_scenario(tmp_path)
+    yield from serve_ui(tmp_path)
+
+
+def serve_ui(tmp_path: Path, galleries: list | None = None):
+    """The demo Stash seeded with ``galleries`` (default: the demo's) behind the proxy, until resumed."""
+    scenario = demo.build_scenario(tmp_path, galleries=galleries)
     ids = demo.seed_stash(tmp_path / "stash.sqlite", scenario)
     server = DemoStash(tmp_path / "stash.sqlite", session=SESSION, task_default_args=task_default_args())
     server.start()
