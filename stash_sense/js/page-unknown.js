@@ -192,7 +192,7 @@
     var people = state.people || [];
     return h(
       "div",
-      { className: "stash-sense-unknown" },
+      { className: "stash-sense-unknown-people" },
       h("div", { className: "stash-sense-unknown-toolbar" },
         h(S.Btn, { variant: "primary", className: "stash-sense-unknown-run", disabled: !!state.task || state.busy, onClick: group },
           state.task ? "Grouping…" : people.length ? "Group again" : TASK),

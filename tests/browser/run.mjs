@@ -572,19 +572,19 @@ async function messageIn(page, box, re) {
   return (await page.textContent(box + " .alert-info")).trim();
 }
 
-const unknownMessage = (page, re) => messageIn(page, ".stash-sense-unknown", re);
+const unknownMessage = (page, re) => messageIn(page, ".stash-sense-unknown-people", re);
 
 async function unknownPeopleScenario(page) {
   await openPageFromNavbar(page);
   await page.click(".stash-sense-tab-unknown");
-  await page.waitForSelector(".stash-sense-unknown-empty, .stash-sense-unknown-person, .stash-sense-unknown .stash-sense-error");
-  out.emptyText = (await page.textContent(".stash-sense-unknown")).trim();
+  await page.waitForSelector(".stash-sense-unknown-empty, .stash-sense-unknown-person, .stash-sense-unknown-people .stash-sense-error");
+  out.emptyText = (await page.textContent(".stash-sense-unknown-people")).trim();
   await page.click(".stash-sense-unknown-run");
   step("grouping task started from the page");
   out.doneMessage = await unknownMessage(page, /Grouping done/);
   await page.waitForFunction(() => [...document.images].every((i) => i.complete), null, { timeout: 15000 });
   out.groups = await unknownGroups(page);
-  out.contrast = await contrastOf(page, ".stash-sense-unknown button, .stash-sense-unknown .badge, .stash-sense-unknown-label, .stash-sense-unknown a");
+  out.contrast = await contrastOf(page, ".stash-sense-unknown-people button, .stash-sense-unknown-people .badge, .stash-sense-unknown-label, .stash-sense-unknown-people a");
   await shot(page, "groups");
   step(out.groups.length + " groups listed");
 
