@@ -195,7 +195,7 @@ async function galleryScenario(page) {
   await showAll(page);
   await page.waitForTimeout(300);
   out.contrast = [];
-  for (const b of await page.locator(".stash-sense-modal button:visible, .stash-sense-modal .btn:visible").all()) {
+  for (const b of await page.locator(".stash-sense-modal button:visible, .stash-sense-modal .btn:visible, .stash-sense-modal .badge:visible, .stash-sense-modal .text-success:visible, .stash-sense-modal a:visible").all()) {
     if ((await b.textContent()).trim()) out.contrast.push(await contrast(b));
   }
   out.rejectButtons = await page.locator(".stash-sense-modal .stash-sense-reject:visible").count();

@@ -166,12 +166,15 @@ def test_gallery_button_modal_add_and_stash_page_refresh(ui, reference_db):  # n
 
 
 def test_modal_controls_readable_in_stash_theme(ui, reference_db):  # noqa: F811
-    """Every labelled button of the modal (Add, Reject, Scan again, ...) has text contrast >= 4.5:1
-    against what is behind it in Stash's dark theme."""
+    """Every labelled button, badge (auto/review/low, "on gallery", ...), link and "done" text of the
+    modal (Add, Reject, Scan again, ...) has text contrast >= 4.5:1 against what is behind it in
+    Stash's dark theme."""
     install_reference(reference_db)
     out = ui.browse("gallery", "ui-contrast", galleryId=ui.gallery("Chavez, Powell and a stranger"),
                     imageId=image_of(ui, "Hugo_Chavez_0005.jpg"), accept="Hugo Chavez")
     assert out["rejectButtons"] >= 1 and any("stash-sense-reject" in c["cls"] for c in out["contrast"])
+    assert any("badge" in c["cls"] for c in out["contrast"]) and any("text-success" in c["cls"]
+                                                                     for c in out["contrast"])
     low = [c for c in out["contrast"] if c["ratio"] < MIN_CONTRAST]
     assert low == [], low
 
