@@ -123,6 +123,82 @@
     return S.runOperation({ mode: "task_outcome", task: mode, since: since || "" });
   };
 
+  // Start a manifest task (by name) and follow its job until it ends; resolves with the plugin's
+  // outcome of that run (Stash says FINISHED even when the plugin failed), rejects when it failed.
+  // onProgress(fraction) is called while it runs.
+  S.followTask = function (name, mode, onProgress) {
+    return S.startTask(name).then(function (jobId) {
+      var startTime = null;
+      return new Promise(function (resolve, reject) {
+        function ended(status, error) {
+          if (status === "FAILED" || status === "CANCELLED") {
+            reject(StashError("The task " + status.toLowerCase() + (error ? ": " + error : ""), "plugin"));
+            return;
+          }
+          S.taskOutcome(mode, startTime).then(function (o) {
+            if (o.status === "failed") reject(StashError(String(o.error || "the task failed"), "plugin"));
+            else resolve(o);
+          }, reject);
+        }
+        (function poll() {
+          S.findJob(jobId).then(function (job) {
+            if (job && job.startTime) startTime = job.startTime;
+            if (!job || /FINISHED|FAILED|CANCELLED/.test(job.status)) ended(job ? job.status : "FINISHED", job && job.error);
+            else {
+              if (onProgress) onProgress(job.progress || 0);
+              setTimeout(poll, 1000);
+            }
+          }, reject);
+        })();
+      });
+    });
+  };
+
+  var FIND_ITEMS = {
+    gallery: "query StashSenseTitles($ids: [ID!]) { findGalleries(ids: $ids, filter: {per_page: -1}) { galleries { id title image_count } } }",
+    scene: "query StashSenseTitles($ids: [ID!]) { findScenes(ids: $ids, filter: {per_page: -1}) { scenes { id title } } }",
+    image: "query StashSenseTitles($ids: [ID!]) { findImages(ids: $ids, filter: {per_page: -1}) { images { id title } } }",
+  };
+
+  // {"gallery:3": {id, title, image_count}, ...} for [{type, id}]; an item Stash cannot find
+  // (deleted since it was analysed) is simply missing, and the caller shows its id.
+  S.itemTitles = function (items) {
+    var byType = {};
+    items.forEach(function (i) {
+      (byType[i.type] = byType[i.type] || []).push(String(i.id));
+    });
+    var out = {};
+    return Promise.all(
+      Object.keys(byType).map(function (type) {
+        if (!FIND_ITEMS[type]) return null;
+        return gql(FIND_ITEMS[type], { ids: byType[type] }).then(
+          function (d) {
+            var key = Object.keys(d)[0];
+            var list = d[key][type === "gallery" ? "galleries" : type + "s"] || [];
+            list.forEach(function (o) {
+              out[type + ":" + o.id] = o;
+            });
+          },
+          function () {
+            /* a deleted item fails the whole find in Stash: the ids are shown instead */
+          }
+        );
+      })
+    ).then(function () {
+      return out;
+    });
+  };
+
+  // Performers whose name contains `text`, for the "This is…" search box.
+  S.searchPerformers = function (text) {
+    return gql(
+      "query StashSensePerformers($f: FindFilterType) { findPerformers(filter: $f) { performers { id name disambiguation } } }",
+      { f: { q: text, per_page: 8, sort: "name" } }
+    ).then(function (d) {
+      return (d && d.findPerformers && d.findPerformers.performers) || [];
+    });
+  };
+
   // Title (and image count) of the gallery/scene/image for the modal's heading; null when unknown.
   S.targetInfo = function (target) {
     var q =

@@ -20,13 +20,7 @@
 
   // {type, id, page} for a pathname under the base path, or null on other pages.
   function pageTarget(pathname) {
-    var base = "";
-    try {
-      base = new URL(S.baseURL(), location.href).pathname.replace(/\/$/, "");
-    } catch (_) {
-      /* keep "" */
-    }
-    var rel = base && pathname.indexOf(base) === 0 ? pathname.slice(base.length) : pathname;
+    var rel = S.routePath(pathname);
     for (var i = 0; i < PAGES.length; i++) {
       var m = rel.match(PAGES[i].re);
       if (m && rel.indexOf(m[0]) === 0) return { type: PAGES[i].type, id: m[1], page: PAGES[i] };

@@ -13,8 +13,8 @@
  * `<base href>graphql` so Stash behind a reverse proxy sub-path works.
  *
  * Order: core, icons, api, explain, store, identify, seek, widgets, progress, error-view, candidate,
- * person, result-actions, keyboard, results, modal, buttons, page-review, page (the Stash Sense page
- * at /plugin/stash-sense), main.
+ * person, result-actions, keyboard, results, modal, buttons, page-review, page-unknown, page (the
+ * Stash Sense page at /plugin/stash-sense), find-everywhere (the performer page's button), main.
  */
 (function () {
   "use strict";
@@ -55,6 +55,23 @@
 
   S.url = function (path) {
     return S.baseURL() + path.replace(/^\//, "");
+  };
+
+  // The route under the base path: "/stash/galleries/3" behind a /stash/ proxy -> "/galleries/3".
+  S.routePath = function (pathname) {
+    var base = "";
+    try {
+      base = new URL(S.baseURL(), location.href).pathname.replace(/\/$/, "");
+    } catch (_) {
+      /* keep "" */
+    }
+    return base && pathname.indexOf(base) === 0 ? pathname.slice(base.length) : pathname;
+  };
+
+  // Stash's page of a gallery, scene or image.
+  S.itemURL = function (type, id) {
+    var path = type === "gallery" ? "galleries/" : type === "scene" ? "scenes/" : "images/";
+    return S.url(path + encodeURIComponent(id));
   };
 
   S.thumbURL = function (imageId) {

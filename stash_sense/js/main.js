@@ -15,15 +15,21 @@
     else S.ReactDOM.render(S.h(S.IdentifyModal), el);
   }
 
+  // the page buttons: "Identify performers" (buttons.js), "Find everywhere" (find-everywhere.js)
+  function onLocation(pathname) {
+    S.onLocation(pathname);
+    S.onPerformerLocation(pathname);
+  }
+
   function start() {
     mount();
     if (S.api.Event && S.api.Event.addEventListener) {
       S.api.Event.addEventListener("stash:location", function (e) {
         var loc = e && e.detail && e.detail.data && e.detail.data.location;
-        S.onLocation(loc && loc.pathname);
+        onLocation(loc && loc.pathname);
       });
     }
-    S.onLocation(location.pathname);
+    onLocation(location.pathname);
   }
 
   // for tests and other plugins: open the modal for a target without a button

@@ -14,11 +14,6 @@
 
   S.BAND_NAMES = { auto: "auto", review: "review", low: "low" };
 
-  function targetLink(t) {
-    var path = t.type === "gallery" ? "galleries/" : t.type === "scene" ? "scenes/" : "images/";
-    return S.url(path + encodeURIComponent(t.id));
-  }
-
   function Target(props) {
     var t = props.target;
     var label = t.title || t.type + " " + t.id;
@@ -36,7 +31,7 @@
       h(
         "span",
         { className: "stash-sense-q-title" },
-        t.deleted ? h("span", null, label, " ", S.h(S.Badge, { variant: "danger" }, "deleted from Stash")) : h("a", { href: targetLink(t), target: "_blank", rel: "noreferrer" }, label),
+        t.deleted ? h("span", null, label, " ", S.h(S.Badge, { variant: "danger" }, "deleted from Stash")) : h("a", { href: S.itemURL(t.type, t.id), target: "_blank", rel: "noreferrer" }, label),
         h("span", { className: "stash-sense-q-type" }, " · " + t.type + (t.image_count ? " · " + S.plural(t.image_count, "image") : ""))
       ),
       h("span", { className: "stash-sense-confidence" }, S.pct(t.confidence)),

@@ -1,7 +1,7 @@
 /*
  * Stash Sense page, part 2: the page itself at /plugin/stash-sense (PluginApi.register.route) with
  * a link in Stash's navbar (patch MainNavBar.UtilityItems), and its tabs: Review (page-review.js),
- * Runs (every run, undo of any one after a preview of exactly what goes), Database & engine, and
+ * Unknown people (page-unknown.js), Runs (every run, undo of any one after a preview of exactly what goes), Database & engine, and
  * Settings explained (what the thresholds meant on the calibration data, preview of a new one).
  */
 (function (S) {
@@ -265,6 +265,7 @@
 
   var TABS = [
     { key: "review", title: "Review", body: function () { return h(S.ReviewQueue); } },
+    { key: "unknown", title: "Unknown people", body: function () { return h(S.UnknownPeopleTab); } },
     { key: "runs", title: "Runs", body: function () { return h(S.RunsTab); } },
     { key: "database", title: "Database & engine", body: function () { return h(S.DatabaseTab); } },
     { key: "settings", title: "Settings explained", body: function () { return h(S.SettingsTab); } },

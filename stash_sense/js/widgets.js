@@ -23,7 +23,7 @@
   };
 
   S.Badge = function Badge(props) {
-    var cls = S.cx("badge", "badge-" + (props.variant || "secondary"), props.className);
+    var cls = S.cx("badge", "badge-" + (props.variant || "secondary"), "stash-sense-badge", props.className);
     return h("span", { className: cls, title: props.title }, props.children);
   };
 

@@ -308,8 +308,10 @@ def setup(ctx: Context) -> dict:
 
 
 # Modes Stash runs as tasks (stash_sense.yml): their outcome is recorded, as Stash's job keeps none
+# every task of the manifest: the UI asks how the one it started ended (task_outcome)
 TASK_MODES = frozenset({"setup", "download_db", "enroll_local", "undo_last_run", "bulk_galleries",
-                        "bulk_galleries_untagged", "bulk_galleries_tagged", "identify_scenes"})
+                        "bulk_galleries_untagged", "bulk_galleries_tagged", "identify_scenes", "unknown_people",
+                        "library_index_rebuild", "identify_new_content"})
 
 
 def task_outcome(ctx: Context) -> dict:

@@ -4,7 +4,8 @@
 //
 //   node run.mjs <config.json>
 //
-// config: {scenario: "gallery" | "nodb" | "bulk" | "scene" | "settings" | "tasks" | "widths", url, galleryId,
+// config: {scenario: "gallery" | "nodb" | "bulk" | "scene" | "settings" | "tasks" | "widths" | "reviewPage" |
+//          "pageNoDb" | "pageBench" | "unknownPeople" | "findEverywhere", url, galleryId,
 //          imageId, sceneId, accept, withImages, keep, settings, task, artifacts, prefix, timeoutMs}
 // Prints one JSON object on stdout: {ok, error?, ...observations, screenshots: [...]}; the pytest
 // side asserts on it and checks the Stash state over GraphQL.
@@ -194,7 +195,7 @@ async function galleryScenario(page) {
   await showAll(page);
   await page.waitForTimeout(300);
   out.contrast = [];
-  for (const b of await page.locator(".stash-sense-modal button:visible, .stash-sense-modal .btn:visible").all()) {
+  for (const b of await page.locator(".stash-sense-modal button:visible, .stash-sense-modal .btn:visible, .stash-sense-modal .badge:visible, .stash-sense-modal .text-success:visible, .stash-sense-modal a:visible").all()) {
     if ((await b.textContent()).trim()) out.contrast.push(await contrast(b));
   }
   out.rejectButtons = await page.locator(".stash-sense-modal .stash-sense-reject:visible").count();
@@ -499,6 +500,183 @@ async function pageBenchScenario(page) {
   await shot(page, "bench");
 }
 
+// --- the library's own faces: "Unknown people" tab and the performer page's "Find everywhere" -------
+
+// Performer names on Stash objects, asked from Stash's GraphQL as the page itself would.
+async function performersOn(page, type, ids) {
+  return page.evaluate(
+    async ([type, ids]) => {
+      const field = type === "gallery" ? "findGallery" : type === "scene" ? "findScene" : "findImage";
+      const out = {};
+      for (const id of ids) {
+        const r = await fetch(new URL("graphql", document.baseURI), {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ query: `query($id: ID!) { ${field}(id: $id) { performers { name } } }`, variables: { id } }),
+        }).then((x) => x.json());
+        out[id] = r.data[field].performers.map((p) => p.name).sort();
+      }
+      return out;
+    },
+    [type, ids]
+  );
+}
+
+async function contrastOf(page, selector) {
+  const found = [];
+  for (const el of await page.locator(selector).all()) {
+    if ((await el.isVisible()) && (await el.textContent()).trim()) found.push(await contrast(el));
+  }
+  return found;
+}
+
+async function unknownGroups(page) {
+  return page.$$eval(".stash-sense-unknown-person", (els) =>
+    els.map((g) => ({
+      id: g.getAttribute("data-person-id"),
+      label: g.querySelector(".stash-sense-unknown-label").textContent,
+      crops: [...g.querySelectorAll("img.stash-sense-unknown-crop")].map((i) => ({
+        data: i.getAttribute("src").startsWith("data:image/"),
+        loaded: i.complete && i.naturalWidth > 0,
+      })),
+      items: [...g.querySelectorAll("a.stash-sense-unknown-item")].map((a) => ({
+        type: a.getAttribute("data-type"),
+        id: a.getAttribute("data-id"),
+        text: a.textContent,
+        href: a.getAttribute("href"),
+      })),
+    }))
+  );
+}
+
+// The group whose galleries are exactly these ids.
+async function groupWithGalleries(page, galleryIds) {
+  const want = [...galleryIds].sort().join(",");
+  const groups = await unknownGroups(page);
+  const g = groups.find((x) => x.items.filter((i) => i.type === "gallery").map((i) => i.id).sort().join(",") === want);
+  if (!g) throw new Error(`no group in exactly the galleries ${want}: ${JSON.stringify(groups.map((x) => [x.label, x.items]))}`);
+  return page.locator(`.stash-sense-unknown-person[data-person-id="${g.id}"]`);
+}
+
+// Wait for the message matching `re` (or an error, which fails the scenario); returns its text.
+async function messageIn(page, box, re) {
+  await page.waitForFunction(
+    ([box, src]) => document.querySelector(box + " .stash-sense-error") ||
+      (new RegExp(src).test((document.querySelector(box + " .alert-info") || {}).textContent || "") &&
+       !document.querySelector(box + " .spinner-border")),
+    [box, re.source],
+    { timeout: TIMEOUT }
+  );
+  const error = await page.$(box + " .stash-sense-error");
+  if (error) throw new Error("the page shows an error: " + (await error.textContent()));
+  return (await page.textContent(box + " .alert-info")).trim();
+}
+
+const unknownMessage = (page, re) => messageIn(page, ".stash-sense-unknown-people", re);
+
+async function unknownPeopleScenario(page) {
+  await openPageFromNavbar(page);
+  await page.click(".stash-sense-tab-unknown");
+  await page.waitForSelector(".stash-sense-unknown-empty, .stash-sense-unknown-person, .stash-sense-unknown-people .stash-sense-error");
+  out.emptyText = (await page.textContent(".stash-sense-unknown-people")).trim();
+  await page.click(".stash-sense-unknown-run");
+  step("grouping task started from the page");
+  out.doneMessage = await unknownMessage(page, /Grouping done/);
+  await page.waitForFunction(() => [...document.images].every((i) => i.complete), null, { timeout: 15000 });
+  out.groups = await unknownGroups(page);
+  out.contrast = await contrastOf(page, ".stash-sense-unknown-people button, .stash-sense-unknown-people .badge, .stash-sense-unknown-label, .stash-sense-unknown-people a");
+  await shot(page, "groups");
+  step(out.groups.length + " groups listed");
+
+  const named = await groupWithGalleries(page, cfg.newGalleries);
+  await named.locator(".stash-sense-new-name").fill(cfg.newName);
+  await named.locator(".stash-sense-name-new").click();
+  out.nameMessage = await unknownMessage(page, new RegExp("is " + cfg.newName));
+  out.afterName = await performersOn(page, "gallery", cfg.newGalleries);
+  out.groupsAfterName = await unknownGroups(page);
+  await shot(page, "named");
+  step("named a group: " + out.nameMessage);
+  await page.click(".stash-sense-unknown-undo");
+  out.undoMessage = await unknownMessage(page, /^Undone/);
+  out.afterUndo = await performersOn(page, "gallery", cfg.newGalleries);
+  out.groupsAfterUndo = await unknownGroups(page);
+  step("undone");
+
+  const known = await groupWithGalleries(page, cfg.thisIsGalleries);
+  await known.locator(".stash-sense-this-is-input").fill(cfg.thisIsSearch);
+  const option = known.locator(".stash-sense-performer-option", { hasText: cfg.thisIsName });
+  await option.waitFor({ timeout: 15000 });
+  out.options = await known.locator(".stash-sense-performer-option").allTextContents();
+  await shot(page, "this-is");
+  await option.click();
+  out.thisIsMessage = await unknownMessage(page, new RegExp("is " + cfg.thisIsName));
+  step("this is " + cfg.thisIsName);
+
+  const boring = await groupWithGalleries(page, cfg.hideGalleries);
+  const boringId = await boring.getAttribute("data-person-id");
+  await boring.locator(".stash-sense-hide").click();
+  out.hideMessage = await unknownMessage(page, /hidden/);
+  out.hiddenId = boringId;
+  out.groupsEnd = await unknownGroups(page);
+  await shot(page, "end");
+}
+
+async function findItems(page) {
+  return page.$$eval(".stash-sense-find-item", (els) =>
+    els.map((li) => ({
+      key: li.getAttribute("data-item"),
+      title: li.querySelector(".stash-sense-find-title a").textContent,
+      href: li.querySelector(".stash-sense-find-title a").getAttribute("href"),
+      confidence: li.querySelector(".stash-sense-confidence").textContent,
+      band: li.querySelector(".stash-sense-band").textContent,
+      thumbs: [...li.querySelectorAll("img.stash-sense-thumb")].map((i) => ({ src: i.getAttribute("src"), loaded: i.complete && i.naturalWidth > 0 })),
+    }))
+  );
+}
+
+const findMessage = (page, re) => messageIn(page, ".stash-sense-find-modal", re);
+
+async function findEverywhereScenario(page) {
+  await page.goto(cfg.url + "performers/" + cfg.performerId);
+  const btn = page.locator("#performer-page .details-edit #stash-sense-find-everywhere");
+  await btn.waitFor({ timeout: 30000 });
+  out.buttonText = (await btn.textContent()).trim();
+  out.buttonRow = await page.$$eval("#performer-page .details-edit > button", (bs) => bs.map((b) => b.textContent.trim()));
+  await shot(page, "button", page.locator("#performer-page .details-edit"));
+  await btn.click();
+  await page.waitForSelector(".stash-sense-find-item, .stash-sense-find-modal .stash-sense-empty, .stash-sense-find-modal .stash-sense-error", { timeout: TIMEOUT });
+  if (await page.$(".stash-sense-find-modal .stash-sense-error")) throw new Error("find everywhere failed: " + (await page.textContent(".stash-sense-find-modal .stash-sense-error")));
+  await page.waitForFunction(() => [...document.images].every((i) => i.complete), null, { timeout: 15000 });
+  await page.waitForTimeout(400); // modal fade-in, so colours are final
+  out.title = (await page.textContent(".stash-sense-find-modal .modal-title")).trim();
+  out.summary = (await page.textContent(".stash-sense-find-summary")).trim();
+  out.itemsBefore = await findItems(page);
+  out.autoText = (await page.textContent(".stash-sense-find-add-auto")).trim();
+  out.contrast = await contrastOf(page, ".stash-sense-find-modal button, .stash-sense-find-modal .badge, .stash-sense-find-modal .stash-sense-q-type");
+  await shot(page, "list", page.locator(".modal-content"));
+  step(out.itemsBefore.length + " places listed");
+
+  await page.locator(`.stash-sense-find-item[data-item="gallery:${cfg.select}"] .stash-sense-find-check`).check();
+  out.selectedText = (await page.textContent(".stash-sense-find-add-selected")).trim();
+  await page.click(".stash-sense-find-add-selected");
+  out.addMessage = await findMessage(page, /^Added/);
+  out.afterAdd = await performersOn(page, "gallery", [cfg.select]);
+  out.itemsAfterAdd = await findItems(page);
+  await shot(page, "added", page.locator(".modal-content"));
+  step("added the selected gallery");
+  await page.click(".stash-sense-find-undo");
+  out.undoMessage = await findMessage(page, /^Undone/);
+  out.afterUndo = await performersOn(page, "gallery", [cfg.select]);
+  out.itemsAfterUndo = await findItems(page);
+  step("undone");
+  out.autoTextAgain = (await page.textContent(".stash-sense-find-add-auto")).trim();
+  await page.click(".stash-sense-find-add-auto");
+  out.autoMessage = await findMessage(page, /^Added/);
+  out.itemsEnd = await findItems(page);
+  await shot(page, "auto", page.locator(".modal-content"));
+  step("added all above the auto threshold");
+}
+
 const SCENARIOS = {
   gallery: galleryScenario,
   widths: widthsScenario,
@@ -510,6 +688,8 @@ const SCENARIOS = {
   reviewPage: reviewPageScenario,
   pageNoDb: pageNoDbScenario,
   pageBench: pageBenchScenario,
+  unknownPeople: unknownPeopleScenario,
+  findEverywhere: findEverywhereScenario,
 };
 
 const browser = await chromium.launch({

@@ -112,7 +112,12 @@ def console_errors(out: dict) -> list[str]:
 def ui(tmp_path, monkeypatch, isolated_data_dir):
     """Seeded demo Stash (the plugin's demo scenario) behind a /stash/ reverse proxy; no database yet."""
     monkeypatch.setenv("STASH_SENSE_PACK", "test-mbf128")
-    scenario = demo.build_scenario(tmp_path)
+    yield from serve_ui(tmp_path)
+
+
+def serve_ui(tmp_path: Path, galleries: list | None = None):
+    """The demo Stash seeded with ``galleries`` (default: the demo's) behind the proxy, until resumed."""
+    scenario = demo.build_scenario(tmp_path, galleries=galleries)
     ids = demo.seed_stash(tmp_path / "stash.sqlite", scenario)
     server = DemoStash(tmp_path / "stash.sqlite", session=SESSION, task_default_args=task_default_args())
     server.start()
@@ -161,12 +166,15 @@ def test_gallery_button_modal_add_and_stash_page_refresh(ui, reference_db):  # n
 
 
 def test_modal_controls_readable_in_stash_theme(ui, reference_db):  # noqa: F811
-    """Every labelled button of the modal (Add, Reject, Scan again, ...) has text contrast >= 4.5:1
-    against what is behind it in Stash's dark theme."""
+    """Every labelled button, badge (auto/review/low, "on gallery", ...), link and "done" text of the
+    modal (Add, Reject, Scan again, ...) has text contrast >= 4.5:1 against what is behind it in
+    Stash's dark theme."""
     install_reference(reference_db)
     out = ui.browse("gallery", "ui-contrast", galleryId=ui.gallery("Chavez, Powell and a stranger"),
                     imageId=image_of(ui, "Hugo_Chavez_0005.jpg"), accept="Hugo Chavez")
     assert out["rejectButtons"] >= 1 and any("stash-sense-reject" in c["cls"] for c in out["contrast"])
+    assert any("badge" in c["cls"] for c in out["contrast"]) and any("text-success" in c["cls"]
+                                                                     for c in out["contrast"])
     low = [c for c in out["contrast"] if c["ratio"] < MIN_CONTRAST]
     assert low == [], low
 

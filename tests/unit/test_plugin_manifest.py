@@ -7,7 +7,7 @@ import re
 import yaml
 from conftest import REPO
 
-from stash_sense.plugin.operations import OPERATIONS
+from stash_sense.plugin.operations import OPERATIONS, TASK_MODES
 from stash_sense.settings import SETTINGS
 
 # Go structs in stashapp/stash pkg/plugin/config.go (see ../shared/docs/stash-plugin-api.md §1.2)
@@ -69,6 +69,8 @@ def test_tasks_and_modes():
         assert set(task) <= TASK_KEYS and task["description"]
         assert all(isinstance(v, str) for v in task["defaultArgs"].values())  # map[string]string
         assert task["defaultArgs"]["mode"] in OPERATIONS
+        # the UI follows a task it started and asks the plugin how it ended (task_outcome)
+        assert task["defaultArgs"]["mode"] in TASK_MODES, task["name"]
 
 
 def test_ui_files_exist_and_no_other_yml_in_the_plugin_folder():
