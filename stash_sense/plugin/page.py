@@ -54,7 +54,12 @@ def undo_preview(ctx: Any) -> dict:
 
 
 def undo_run(ctx: Any) -> dict:
-    return queue.undo_any(ctx.client, ctx.journal, ctx.settings, ctx.args["run_id"])
+    """Undo one run from the Runs tab; an undone naming also takes its faces out of the local database."""
+    from stash_sense.plugin import library_ops
+
+    undone = queue.undo_any(ctx.client, ctx.journal, ctx.settings, ctx.args["run_id"])
+    library_ops.after_undo(ctx)
+    return undone
 
 
 def page_status(ctx: Any) -> dict:

@@ -114,6 +114,12 @@ def test_unknown_people_named_hidden_and_recognised_next_run(library: PluginStas
     assert undone and library.links() == before and library.performer("Silvio Berlusconi") is None
     local = json.loads((library.data_dir / "local_db" / "performers.json").read_text())
     assert named["universal_id"] not in local  # the undone naming took its faces out of the local database
+    # the same through the Runs tab (undo one run by id)
+    named = library.run({"mode": "unknown_person_name", "person_id": berlusconi["id"],
+                         "new_name": "Silvio Berlusconi"}).output
+    assert library.run({"mode": "undo_run", "run_id": named["journal_run_id"]}).output
+    local = json.loads((library.data_dir / "local_db" / "performers.json").read_text())
+    assert library.links() == before and named["universal_id"] not in local
 
     # "this is performer X" with an existing performer: the next run recognises the enrolled faces
     koizumi_id = library.server.query('mutation { performerCreate(input: {name: "Junichiro Koizumi"}) { id } }'
