@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from devtools.evaluation.analysis_cache import CachedEngine, analyze_cached
 from stash_sense.engine.builder import IMAGE_SUFFIXES, build_database
 from stash_sense.engine.calibration import Calibration, cluster_threshold_from_pairs, fit_calibration
 from stash_sense.engine.database import load_database
@@ -75,7 +76,8 @@ class Run:
     """Everything measured on one split; ``samples`` feed calibration."""
 
     face_hits: int = 0
-    face_queries: int = 0
+    face_queries: int = 0  # every query image: one whose face is not found counts as a miss
+    faces_found: int = 0  # query images with a face: the detector's share of the misses
     distractor_faces: int = 0
     distractor_tagged: int = 0
     tags_correct: int = 0
@@ -96,6 +98,7 @@ class Run:
         recall = self.tags_correct / self.tags_expected if self.tags_expected else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         return {"face_rank1": _ratio(self.face_hits, self.face_queries),
+                "face_found": _ratio(self.faces_found, self.face_queries),
                 "open_set_false_tag_rate": _ratio(self.distractor_tagged, self.distractor_faces),
                 "gallery_precision": round(precision, 4), "gallery_recall": round(recall, 4),
                 "gallery_f1": round(f1, 4), "faces": self.faces, "galleries": galleries,
@@ -107,6 +110,12 @@ class Run:
         for kind, run in sorted(self.kinds.items()):
             figures = run.metrics(run.galleries, 0.0)
             figures.pop("seconds")
+            # A kind with no single faces (``pairs``: two-person galleries) has no face figures.
+            if not run.face_queries:
+                figures.pop("face_rank1")
+                figures.pop("face_found")
+            if not run.distractor_faces:
+                figures.pop("open_set_false_tag_rate")
             out[kind] = figures
         return out
 
@@ -120,14 +129,14 @@ def run_protocol(engine: Engine, split: Split, calibration: Calibration, mirror_
 
     ``mirror_band``: queries use mirror on demand with that band (enrollment always mirrors)."""
     with tempfile.TemporaryDirectory() as tmp:
-        build_database(engine, split.enrolled, {}, Path(tmp) / "db")
+        build_database(CachedEngine(engine), split.enrolled, {}, Path(tmp) / "db")  # type: ignore[arg-type]
         matcher = Matcher([load_database(Path(tmp) / "db", engine.pack)], engine.pack)
         images = sorted({p for paths in split.queries.values() for p in paths} | set(split.distractors)
                         | {p for paths, _ in split.galleries for p in paths})
         gate = MirrorGate(matcher, calibration, mirror_band) if mirror_band is not None else None
         engine.mirror_gate = gate
         try:
-            analysed = dict(zip(images, engine.analyze(images, names=[str(p) for p in images])))
+            analysed = dict(zip(images, analyze_cached(engine, images)))
         finally:
             engine.mirror_gate = None
         owner = {p: uid for uid, paths in split.queries.items() for p in paths}
@@ -156,6 +165,7 @@ def _score_faces(run: Run, split: Split, analysed: dict[Path, ImageResult], owne
             hit = bool(matches) and matches[0].universal_id == owner[path]
             for counter in counters:
                 counter.face_queries += 1
+                counter.faces_found += 1
                 counter.face_hits += hit
         else:
             persons = identify_persons(query_faces([_only(analysed[path], face)], matcher.weights),
@@ -262,7 +272,7 @@ def _pair_threshold(engine: Engine, identities: dict[str, list[Path]]) -> float:
     images = [p for paths in identities.values() for p in paths]
     owners = [uid for uid, paths in identities.items() for _ in paths]
     vectors, labels = [], []
-    for owner, result in zip(owners, engine.analyze(images, names=[str(p) for p in images])):
+    for owner, result in zip(owners, analyze_cached(engine, images)):
         face = result.primary_face()
         if face is not None:
             vectors.append(fuse(face.embeddings, {e.name: e.weight for e in engine.pack.embedders}))

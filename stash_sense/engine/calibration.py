@@ -20,9 +20,9 @@ import numpy as np
 from stash_sense.engine.decide import band
 
 FEATURES = ("similarity", "margin", "log_faces", "log_images", "votes", "quality",
-            "log_size", "det_score", "sharpness", "frontal")
+            "log_size", "det_score", "sharpness", "frontal", "best_similarity")
 EVIDENCE = ("similarity", "margin", "faces", "images", "votes", "quality",
-            "size", "det_score", "sharpness", "frontal")  # confidence()'s arguments
+            "size", "det_score", "sharpness", "frontal", "best_similarity")  # confidence()'s arguments
 # Face sizes (px) are clipped to this range before the log: below, no face is found; above, a
 # bigger face adds nothing the embedding does not already have.
 SIZE_RANGE = (8.0, 160.0)
@@ -40,11 +40,12 @@ class Calibration:
 
     def confidence(self, similarity: float, margin: float, faces: int, images: int, votes: float,
                    quality: float, size: float = SIZE_RANGE[1], det_score: float = 1.0, sharpness: float = 0.0,
-                   frontal: float = 1.0) -> float:
+                   frontal: float = 1.0, best_similarity: float | None = None) -> float:
         """Probability that the tag is right. The face features default to a large, sure, frontal
-        face, so a calibration fitted without them (weights 0) gives what it always gave."""
+        face, so a calibration fitted without them (weights 0) gives what it always gave;
+        ``best_similarity`` defaults to ``similarity`` (one face: its similarity is both)."""
         values = feature_vector(similarity, margin, faces, images, votes, quality, size, det_score,
-                                sharpness, frontal)
+                                sharpness, frontal, best_similarity)
         z = self.bias + sum(self.weights.get(name, 0.0) * value for name, value in zip(FEATURES, values))
         return 1.0 / (1.0 + math.exp(-z))
 
@@ -64,13 +65,17 @@ class Calibration:
 
 def feature_vector(similarity: float, margin: float, faces: int, images: int, votes: float,
                    quality: float, size: float = SIZE_RANGE[1], det_score: float = 1.0, sharpness: float = 0.0,
-                   frontal: float = 1.0) -> list[float]:
+                   frontal: float = 1.0, best_similarity: float | None = None) -> list[float]:
     """``quality``: the person's best detector quality; blurred or cut-off background faces are
     where look-alike false matches come from, so low quality must lower confidence. ``size``,
-    ``det_score``, ``sharpness`` (detector.crop_sharpness) and ``frontal`` are that face's."""
+    ``det_score``, ``sharpness`` (detector.crop_sharpness) and ``frontal`` are that face's.
+    ``similarity`` is the mean over the person's faces of their best similarity to the performer,
+    ``best_similarity`` the highest of them: one clear face among poor ones of the same person
+    keeps its weight instead of being averaged away."""
     log_size = math.log(min(max(size, SIZE_RANGE[0]), SIZE_RANGE[1]))
+    best = similarity if best_similarity is None else best_similarity
     return [similarity, margin, math.log(max(faces, 1)), math.log(max(images, 1)), votes, quality,
-            log_size, det_score, sharpness, frontal]
+            log_size, det_score, sharpness, frontal, best]
 
 
 def uncalibrated(cluster_threshold: float = 0.35) -> Calibration:
