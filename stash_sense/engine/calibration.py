@@ -20,7 +20,7 @@ import numpy as np
 from stash_sense.engine.decide import band
 
 FEATURES = ("similarity", "margin", "log_faces", "log_images", "votes", "quality",
-            "log_size", "det_score", "sharpness", "frontal", "best_similarity")
+            "log_size", "det_score", "sharpness", "frontal", "best_similarity", "log_agreeing")
 EVIDENCE = ("similarity", "margin", "faces", "images", "votes", "quality",
             "size", "det_score", "sharpness", "frontal", "best_similarity")  # confidence()'s arguments
 # Face sizes (px) are clipped to this range before the log: below, no face is found; above, a
@@ -74,8 +74,9 @@ def feature_vector(similarity: float, margin: float, faces: int, images: int, vo
     keeps its weight instead of being averaged away."""
     log_size = math.log(min(max(size, SIZE_RANGE[0]), SIZE_RANGE[1]))
     best = similarity if best_similarity is None else best_similarity
+    agreeing = round(votes * max(faces, 1))  # faces that name this performer first
     return [similarity, margin, math.log(max(faces, 1)), math.log(max(images, 1)), votes, quality,
-            log_size, det_score, sharpness, frontal, best]
+            log_size, det_score, sharpness, frontal, best, math.log(max(agreeing, 1))]
 
 
 def uncalibrated(cluster_threshold: float = 0.35) -> Calibration:
