@@ -17,7 +17,7 @@ import numpy as np
 
 from devtools.evaluation.analysis_cache import CachedEngine, analyze_cached
 from stash_sense.engine.builder import IMAGE_SUFFIXES, build_database
-from stash_sense.engine.calibration import Calibration, cluster_threshold_from_pairs, fit_calibration
+from stash_sense.engine.calibration import AGREE_FALSE_MERGE, Calibration, cluster_threshold_from_pairs, fit_calibration
 from stash_sense.engine.database import load_database
 from stash_sense.engine.matching import Matcher, fuse
 from stash_sense.engine.mirror import MirrorGate
@@ -234,7 +234,7 @@ def calibrate(engine: Engine, identities_dir: Path | list[Path], distractors_dir
         raise ValueError("give one --distractors per --identities (or one for all)")
     samples: list[dict] = []
     # Face pairs of the first (clean) split: the cluster threshold keeps its meaning on clean photos.
-    threshold = _pair_threshold(engine, read_identities(id_dirs[0]))
+    threshold, agree = _pair_thresholds(engine, read_identities(id_dirs[0]))
     counts = {"identities": 0, "unknown_identities": 0, "distractor_identities": 0}
     for ids_dir, dis_dir in zip(id_dirs, dis_dirs):
         distractors = read_identities(dis_dir) if dis_dir else {}
@@ -248,11 +248,11 @@ def calibrate(engine: Engine, identities_dir: Path | list[Path], distractors_dir
         counts["identities"] += len(identities) - len(unknown)
         counts["unknown_identities"] += len(unknown)
         counts["distractor_identities"] += len(distractors)
-        samples += _fit_samples(engine, split, threshold)
+        samples += _fit_samples(engine, split, threshold, agree)
     return fit_calibration(samples, threshold, {
         **counts, "enroll": enroll,
         "identities_dir": "+".join(_short(d) for d in id_dirs),
-        "distractors_dir": "+".join(_short(d) for d in dis_dirs if d) or None})
+        "distractors_dir": "+".join(_short(d) for d in dis_dirs if d) or None}, agree_threshold=agree)
 
 
 def _short(folder: Path) -> str:
@@ -261,14 +261,15 @@ def _short(folder: Path) -> str:
     return f"{folder.parent.name}/{folder.name}" if folder.parent.name.startswith("hard") else folder.name
 
 
-def _fit_samples(engine: Engine, split: Split, cluster_threshold: float) -> list[dict]:
+def _fit_samples(engine: Engine, split: Split, cluster_threshold: float, agree_threshold: float) -> list[dict]:
     # Features only: with no weights and thresholds above 1, no tag is decided while fitting.
     provisional = Calibration(weights={}, bias=0.0, cluster_threshold=cluster_threshold,
-                              auto_threshold=2.0, review_threshold=2.0)
+                              auto_threshold=2.0, review_threshold=2.0, agree_threshold=agree_threshold)
     return run_protocol(engine, split, provisional).samples
 
 
-def _pair_threshold(engine: Engine, identities: dict[str, list[Path]]) -> float:
+def _pair_thresholds(engine: Engine, identities: dict[str, list[Path]]) -> tuple[float, float]:
+    """Cluster threshold and agreement floor (persons.merge_agreeing) from the split's face pairs."""
     images = [p for paths in identities.values() for p in paths]
     owners = [uid for uid, paths in identities.items() for _ in paths]
     vectors, labels = [], []
@@ -280,4 +281,6 @@ def _pair_threshold(engine: Engine, identities: dict[str, list[Path]]) -> float:
     matrix = np.stack(vectors) @ np.stack(vectors).T
     same = np.array([[a == b for b in labels] for a in labels])
     upper = np.triu(np.ones_like(same), 1).astype(bool)
-    return cluster_threshold_from_pairs(matrix[upper & same], matrix[upper & ~same])
+    same_pairs, different_pairs = matrix[upper & same], matrix[upper & ~same]
+    return (cluster_threshold_from_pairs(same_pairs, different_pairs),
+            cluster_threshold_from_pairs(same_pairs, different_pairs, AGREE_FALSE_MERGE))

@@ -37,6 +37,9 @@ class Calibration:
     review_threshold: float  # ... >= 90% precision
     floor_similarity: float = 0.0  # stands in for the runner-up when there is only one candidate
     fitted_on: dict = field(default_factory=dict)
+    # Average-linkage cosine above which clusters that name the same performer first are one person
+    # (persons.merge_agreeing); None (calibrations fitted before it): they are never joined.
+    agree_threshold: float | None = None
 
     def confidence(self, similarity: float, margin: float, faces: int, images: int, votes: float,
                    quality: float, size: float = SIZE_RANGE[1], det_score: float = 1.0, sharpness: float = 0.0,
@@ -122,13 +125,18 @@ def precision_threshold(confidences: np.ndarray, correct: np.ndarray, target: fl
     return float(conf[ok[-1]]) if len(ok) else 1.0
 
 
+# Share of different-person face pairs as alike as clusters must be to join on agreement alone:
+# agreement on the performer is itself strong evidence, so a looser bound than clustering's 0.001.
+AGREE_FALSE_MERGE = 0.10
+
+
 def cluster_threshold_from_pairs(same: np.ndarray, different: np.ndarray, max_false_merge: float = 0.001) -> float:
     """The similarity above which at most ``max_false_merge`` of different-person pairs fall."""
     return float(np.quantile(np.asarray(different), 1.0 - max_false_merge)) if len(different) else 0.35
 
 
 def fit_calibration(samples: list[dict], cluster_threshold: float, fitted_on: dict,
-                    without: tuple[str, ...] = ()) -> Calibration:
+                    without: tuple[str, ...] = (), agree_threshold: float | None = None) -> Calibration:
     """``samples``: dicts with the confidence() keyword features plus ``correct`` (bool).
 
     ``without``: FEATURES left out (weight 0), to measure what each one adds.
@@ -140,7 +148,8 @@ def fit_calibration(samples: list[dict], cluster_threshold: float, fitted_on: di
     weights, bias = fit_logistic(x, y)
     calibration = Calibration(weights={name: float(w) for name, w in zip(use, weights)}, bias=bias,
                               cluster_threshold=cluster_threshold, auto_threshold=1.0, review_threshold=1.0,
-                              fitted_on={**fitted_on, "samples": len(samples), "positives": int(y.sum())})
+                              fitted_on={**fitted_on, "samples": len(samples), "positives": int(y.sum())},
+                              agree_threshold=agree_threshold)
     confidences = np.array([calibration.confidence(**{k: s[k] for k in EVIDENCE}) for s in samples])
     calibration.auto_threshold = max(0.5, precision_threshold(confidences, y, 0.99))
     calibration.review_threshold = min(calibration.auto_threshold,

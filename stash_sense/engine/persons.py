@@ -111,8 +111,10 @@ def cluster_faces(faces: list[QueryFace], threshold: float) -> list[list[int]]:
     return sorted((sorted(m) for m in members if m), key=lambda m: (-len(m), m[0]))
 
 
-def merge_agreeing(clusters: list[list[int]], faces: list[QueryFace], answer: list[str | None]) -> list[list[int]]:
-    """Clusters whose best candidate is the same performer are one person, unless they share an image.
+def merge_agreeing(clusters: list[list[int]], faces: list[QueryFace], answer: list[str | None],
+                   floor: float) -> list[list[int]]:
+    """Clusters whose best candidate is the same performer are one person, unless they share an
+    image or their faces are less alike (average linkage) than ``floor``.
 
     The cluster threshold is strict (different people almost never merge on clean photos), so the
     poor faces of one person (thumbnails, small or blurred faces) stay apart: each too weak to be
@@ -120,14 +122,20 @@ def merge_agreeing(clusters: list[list[int]], faces: list[QueryFace], answer: li
     all point to the same performer is evidence they are one person; the calibrated confidence of
     the merged person weighs it (faces, images, votes, similarities). ``clusters`` largest first, as
     ``cluster_faces`` returns them, ``answer[i]`` the best candidate of cluster i: a smaller cluster
-    joins the largest one that agrees with it.
+    joins the largest one that agrees with it. The floor keeps two unlike strangers who happen to
+    resemble the same performer apart (calibration.AGREE_FALSE_MERGE).
     """
+    vectors = np.stack([f.vector for f in faces]).astype(np.float64) if faces else np.zeros((0, 0))
     merged: list[list[int]] = []
     answers: list[str | None] = []
+
+    def joins(cluster: list[int], uid: str | None, target: list[int], other: str | None) -> bool:
+        if uid is None or other != uid or {faces[i].image for i in cluster} & {faces[i].image for i in target}:
+            return False
+        return float(np.mean(vectors[cluster] @ vectors[target].T)) >= floor
+
     for cluster, uid in zip(clusters, answer):
-        images = {faces[i].image for i in cluster}
-        target = next((m for m, other in zip(merged, answers)
-                       if uid is not None and other == uid and not images & {faces[i].image for i in m}), None)
+        target = next((m for m, other in zip(merged, answers) if joins(cluster, uid, m, other)), None)
         if target is None:
             merged.append(list(cluster))
             answers.append(uid)
@@ -154,8 +162,12 @@ def identify_persons(faces: list[QueryFace], matcher: Matcher, calibration: Cali
         return person
 
     first = [scored(cluster) for cluster in clusters]
+    if calibration.agree_threshold is None:
+        _mark_incidental(first)
+        _assign(first)
+        return first
     answers = [p.candidates[0].universal_id if p.candidates else None for p in first]
-    joined = merge_agreeing(clusters, faces, answers)
+    joined = merge_agreeing(clusters, faces, answers, calibration.agree_threshold)
     persons = first if len(joined) == len(clusters) else [scored(cluster) for cluster in joined]
     _mark_incidental(persons)
     _assign(persons)

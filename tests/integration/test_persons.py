@@ -96,7 +96,8 @@ def test_confidence_is_monotonic_in_evidence(engine, feature):
     step = {"similarity": ("similarity", 0.05), "margin": ("margin", 0.05), "log_faces": ("faces", 2),
             "log_images": ("images", 2), "votes": ("votes", 0.25), "quality": ("quality", 0.1),
             "log_size": ("size", 12.0), "det_score": ("det_score", 0.07), "sharpness": ("sharpness", 0.3),
-            "frontal": ("frontal", 0.08), "best_similarity": ("best_similarity", 0.05)}[feature]
+            "frontal": ("frontal", 0.08), "best_similarity": ("best_similarity", 0.05),
+            "log_agreeing": ("votes", 0.1)}[feature]
     values = []
     for i in range(6):
         evidence = dict(base)
@@ -149,3 +150,28 @@ def test_poor_faces_that_agree_on_the_performer_are_one_person(identifier, tmp_p
     assert len(naming) == 1, [(len(p.faces), p.candidates[0].universal_id) for p in result.persons]
     assert naming[0].identified.universal_id == "local:Jacques_Chirac"
     assert len(naming[0].images) >= 4
+
+
+def _small_in_large(name: str, folder) -> list:
+    """Six of the person's photos shrunk to a 22-40 px face in a 1280x720 or 1920x1080 frame
+    (bench/hard_set.py's ``small_in_large`` kind, seeded)."""
+    out = []
+    for source in _images(name)[2:8]:
+        target = folder / f"small_in_large__{source.name}"
+        degrade(source, "small_in_large", target)
+        out.append(target)
+    return out
+
+
+def test_a_gallery_of_poor_photos_is_tagged_where_its_photos_alone_mostly_are_not(identifier, tmp_path):
+    """Six far-away shots of an enrolled person: alone, five of them are not enough to tag her. In
+    one gallery the faces that name her join one person, whose one clearer face is no longer left
+    as a one-image bystander beside the rest, and the gallery is tagged (it was not)."""
+    images = _small_in_large("Nicole_Kidman", tmp_path)
+    uid = "local:Nicole_Kidman"
+    alone = [uid in {p.identified.universal_id for p in identifier.identify([image], names=[str(image)]).identified}
+             for image in images]
+    assert sum(alone) <= 1, alone
+    gallery = identifier.identify(images, names=[str(p) for p in images])
+    assert [p.identified.universal_id for p in gallery.identified] == [uid]
+    assert len(gallery.identified[0].images) >= 4
