@@ -2,8 +2,9 @@
 
 Deciding per face is what made the seed report one person as "several different people". Here
 the faces are first grouped into persons (average-linkage clustering on fused embeddings, never
-merging two faces of the same image), each person is scored against every candidate performer
-using all of its faces, and each performer is given to at most one person.
+merging two faces of the same image; then clusters that name the same performer first are joined,
+so the poor faces of one person add up instead of staying apart), each person is scored against
+every candidate performer using all of its faces, and each performer is given to at most one person.
 """
 
 from __future__ import annotations
@@ -161,14 +162,12 @@ def identify_persons(faces: list[QueryFace], matcher: Matcher, calibration: Cali
         person.candidates = _score_person(person, cluster, per_face, top_of, matcher, calibration)
         return person
 
-    first = [scored(cluster) for cluster in clusters]
-    if calibration.agree_threshold is None:
-        _mark_incidental(first)
-        _assign(first)
-        return first
-    answers = [p.candidates[0].universal_id if p.candidates else None for p in first]
-    joined = merge_agreeing(clusters, faces, answers, calibration.agree_threshold)
-    persons = first if len(joined) == len(clusters) else [scored(cluster) for cluster in joined]
+    persons = [scored(cluster) for cluster in clusters]
+    if calibration.agree_threshold is not None:  # None: a calibration fitted before the agreement step
+        answers = [p.candidates[0].universal_id if p.candidates else None for p in persons]
+        joined = merge_agreeing(clusters, faces, answers, calibration.agree_threshold)
+        if len(joined) < len(clusters):
+            persons = [scored(cluster) for cluster in joined]
     _mark_incidental(persons)
     _assign(persons)
     return persons
