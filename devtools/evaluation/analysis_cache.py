@@ -56,7 +56,7 @@ def analyze_cached(engine: Engine, images: list[Path], cache_dir: Path | None = 
         stored = _read(db, set(keys))
         missing = [i for i, key in enumerate(keys) if key not in stored]
         log.debug("analysis cache: %d of %d images cached", len(images) - len(missing), len(images))
-        fresh = engine.analyze([images[i] for i in missing], names=[str(images[i]) for i in missing])
+        fresh = engine.analyze([images[i] for i in missing], names=[str(images[i]) for i in missing]) if missing else []
         for i, result in zip(missing, fresh):
             stored[keys[i]] = result
             db.execute("INSERT OR REPLACE INTO analysed VALUES (?, ?)", (keys[i], pickle.dumps(result)))
