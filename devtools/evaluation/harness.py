@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from devtools.evaluation.analysis_cache import CachedEngine, analyze_cached
 from stash_sense.engine.builder import IMAGE_SUFFIXES, build_database
-from stash_sense.engine.calibration import Calibration, cluster_threshold_from_pairs, fit_calibration
+from stash_sense.engine.calibration import AGREE_FALSE_MERGE, Calibration, cluster_threshold_from_pairs, fit_calibration
 from stash_sense.engine.database import load_database
 from stash_sense.engine.matching import Matcher, fuse
 from stash_sense.engine.mirror import MirrorGate
@@ -75,7 +76,8 @@ class Run:
     """Everything measured on one split; ``samples`` feed calibration."""
 
     face_hits: int = 0
-    face_queries: int = 0
+    face_queries: int = 0  # every query image: one whose face is not found counts as a miss
+    faces_found: int = 0  # query images with a face: the detector's share of the misses
     distractor_faces: int = 0
     distractor_tagged: int = 0
     tags_correct: int = 0
@@ -96,6 +98,7 @@ class Run:
         recall = self.tags_correct / self.tags_expected if self.tags_expected else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         return {"face_rank1": _ratio(self.face_hits, self.face_queries),
+                "face_found": _ratio(self.faces_found, self.face_queries),
                 "open_set_false_tag_rate": _ratio(self.distractor_tagged, self.distractor_faces),
                 "gallery_precision": round(precision, 4), "gallery_recall": round(recall, 4),
                 "gallery_f1": round(f1, 4), "faces": self.faces, "galleries": galleries,
@@ -107,6 +110,12 @@ class Run:
         for kind, run in sorted(self.kinds.items()):
             figures = run.metrics(run.galleries, 0.0)
             figures.pop("seconds")
+            # A kind with no single faces (``pairs``: two-person galleries) has no face figures.
+            if not run.face_queries:
+                figures.pop("face_rank1")
+                figures.pop("face_found")
+            if not run.distractor_faces:
+                figures.pop("open_set_false_tag_rate")
             out[kind] = figures
         return out
 
@@ -120,14 +129,14 @@ def run_protocol(engine: Engine, split: Split, calibration: Calibration, mirror_
 
     ``mirror_band``: queries use mirror on demand with that band (enrollment always mirrors)."""
     with tempfile.TemporaryDirectory() as tmp:
-        build_database(engine, split.enrolled, {}, Path(tmp) / "db")
+        build_database(CachedEngine(engine), split.enrolled, {}, Path(tmp) / "db")  # type: ignore[arg-type]
         matcher = Matcher([load_database(Path(tmp) / "db", engine.pack)], engine.pack)
         images = sorted({p for paths in split.queries.values() for p in paths} | set(split.distractors)
                         | {p for paths, _ in split.galleries for p in paths})
         gate = MirrorGate(matcher, calibration, mirror_band) if mirror_band is not None else None
         engine.mirror_gate = gate
         try:
-            analysed = dict(zip(images, engine.analyze(images, names=[str(p) for p in images])))
+            analysed = dict(zip(images, analyze_cached(engine, images)))
         finally:
             engine.mirror_gate = None
         owner = {p: uid for uid, paths in split.queries.items() for p in paths}
@@ -156,6 +165,7 @@ def _score_faces(run: Run, split: Split, analysed: dict[Path, ImageResult], owne
             hit = bool(matches) and matches[0].universal_id == owner[path]
             for counter in counters:
                 counter.face_queries += 1
+                counter.faces_found += 1
                 counter.face_hits += hit
         else:
             persons = identify_persons(query_faces([_only(analysed[path], face)], matcher.weights),
@@ -224,7 +234,7 @@ def calibrate(engine: Engine, identities_dir: Path | list[Path], distractors_dir
         raise ValueError("give one --distractors per --identities (or one for all)")
     samples: list[dict] = []
     # Face pairs of the first (clean) split: the cluster threshold keeps its meaning on clean photos.
-    threshold = _pair_threshold(engine, read_identities(id_dirs[0]))
+    threshold, agree = _pair_thresholds(engine, read_identities(id_dirs[0]))
     counts = {"identities": 0, "unknown_identities": 0, "distractor_identities": 0}
     for ids_dir, dis_dir in zip(id_dirs, dis_dirs):
         distractors = read_identities(dis_dir) if dis_dir else {}
@@ -238,11 +248,11 @@ def calibrate(engine: Engine, identities_dir: Path | list[Path], distractors_dir
         counts["identities"] += len(identities) - len(unknown)
         counts["unknown_identities"] += len(unknown)
         counts["distractor_identities"] += len(distractors)
-        samples += _fit_samples(engine, split, threshold)
+        samples += _fit_samples(engine, split, threshold, agree)
     return fit_calibration(samples, threshold, {
         **counts, "enroll": enroll,
         "identities_dir": "+".join(_short(d) for d in id_dirs),
-        "distractors_dir": "+".join(_short(d) for d in dis_dirs if d) or None})
+        "distractors_dir": "+".join(_short(d) for d in dis_dirs if d) or None}, agree_threshold=agree)
 
 
 def _short(folder: Path) -> str:
@@ -251,18 +261,19 @@ def _short(folder: Path) -> str:
     return f"{folder.parent.name}/{folder.name}" if folder.parent.name.startswith("hard") else folder.name
 
 
-def _fit_samples(engine: Engine, split: Split, cluster_threshold: float) -> list[dict]:
+def _fit_samples(engine: Engine, split: Split, cluster_threshold: float, agree_threshold: float) -> list[dict]:
     # Features only: with no weights and thresholds above 1, no tag is decided while fitting.
     provisional = Calibration(weights={}, bias=0.0, cluster_threshold=cluster_threshold,
-                              auto_threshold=2.0, review_threshold=2.0)
+                              auto_threshold=2.0, review_threshold=2.0, agree_threshold=agree_threshold)
     return run_protocol(engine, split, provisional).samples
 
 
-def _pair_threshold(engine: Engine, identities: dict[str, list[Path]]) -> float:
+def _pair_thresholds(engine: Engine, identities: dict[str, list[Path]]) -> tuple[float, float]:
+    """Cluster threshold and agreement floor (persons.merge_agreeing) from the split's face pairs."""
     images = [p for paths in identities.values() for p in paths]
     owners = [uid for uid, paths in identities.items() for _ in paths]
     vectors, labels = [], []
-    for owner, result in zip(owners, engine.analyze(images, names=[str(p) for p in images])):
+    for owner, result in zip(owners, analyze_cached(engine, images)):
         face = result.primary_face()
         if face is not None:
             vectors.append(fuse(face.embeddings, {e.name: e.weight for e in engine.pack.embedders}))
@@ -270,4 +281,6 @@ def _pair_threshold(engine: Engine, identities: dict[str, list[Path]]) -> float:
     matrix = np.stack(vectors) @ np.stack(vectors).T
     same = np.array([[a == b for b in labels] for a in labels])
     upper = np.triu(np.ones_like(same), 1).astype(bool)
-    return cluster_threshold_from_pairs(matrix[upper & same], matrix[upper & ~same])
+    same_pairs, different_pairs = matrix[upper & same], matrix[upper & ~same]
+    return (cluster_threshold_from_pairs(same_pairs, different_pairs),
+            cluster_threshold_from_pairs(same_pairs, different_pairs, AGREE_FALSE_MERGE))

@@ -20,9 +20,9 @@ import numpy as np
 from stash_sense.engine.decide import band
 
 FEATURES = ("similarity", "margin", "log_faces", "log_images", "votes", "quality",
-            "log_size", "det_score", "sharpness", "frontal")
+            "log_size", "det_score", "sharpness", "frontal", "best_similarity", "log_agreeing")
 EVIDENCE = ("similarity", "margin", "faces", "images", "votes", "quality",
-            "size", "det_score", "sharpness", "frontal")  # confidence()'s arguments
+            "size", "det_score", "sharpness", "frontal", "best_similarity")  # confidence()'s arguments
 # Face sizes (px) are clipped to this range before the log: below, no face is found; above, a
 # bigger face adds nothing the embedding does not already have.
 SIZE_RANGE = (8.0, 160.0)
@@ -37,14 +37,18 @@ class Calibration:
     review_threshold: float  # ... >= 90% precision
     floor_similarity: float = 0.0  # stands in for the runner-up when there is only one candidate
     fitted_on: dict = field(default_factory=dict)
+    # Average-linkage cosine above which clusters that name the same performer first are one person
+    # (persons.merge_agreeing); None (calibrations fitted before it): they are never joined.
+    agree_threshold: float | None = None
 
     def confidence(self, similarity: float, margin: float, faces: int, images: int, votes: float,
                    quality: float, size: float = SIZE_RANGE[1], det_score: float = 1.0, sharpness: float = 0.0,
-                   frontal: float = 1.0) -> float:
+                   frontal: float = 1.0, best_similarity: float | None = None) -> float:
         """Probability that the tag is right. The face features default to a large, sure, frontal
-        face, so a calibration fitted without them (weights 0) gives what it always gave."""
+        face, so a calibration fitted without them (weights 0) gives what it always gave;
+        ``best_similarity`` defaults to ``similarity`` (one face: its similarity is both)."""
         values = feature_vector(similarity, margin, faces, images, votes, quality, size, det_score,
-                                sharpness, frontal)
+                                sharpness, frontal, best_similarity)
         z = self.bias + sum(self.weights.get(name, 0.0) * value for name, value in zip(FEATURES, values))
         return 1.0 / (1.0 + math.exp(-z))
 
@@ -64,13 +68,18 @@ class Calibration:
 
 def feature_vector(similarity: float, margin: float, faces: int, images: int, votes: float,
                    quality: float, size: float = SIZE_RANGE[1], det_score: float = 1.0, sharpness: float = 0.0,
-                   frontal: float = 1.0) -> list[float]:
+                   frontal: float = 1.0, best_similarity: float | None = None) -> list[float]:
     """``quality``: the person's best detector quality; blurred or cut-off background faces are
     where look-alike false matches come from, so low quality must lower confidence. ``size``,
-    ``det_score``, ``sharpness`` (detector.crop_sharpness) and ``frontal`` are that face's."""
+    ``det_score``, ``sharpness`` (detector.crop_sharpness) and ``frontal`` are that face's.
+    ``similarity`` is the mean over the person's faces of their best similarity to the performer,
+    ``best_similarity`` the highest of them: one clear face among poor ones of the same person
+    keeps its weight instead of being averaged away."""
     log_size = math.log(min(max(size, SIZE_RANGE[0]), SIZE_RANGE[1]))
+    best = similarity if best_similarity is None else best_similarity
+    agreeing = round(votes * max(faces, 1))  # faces that name this performer first
     return [similarity, margin, math.log(max(faces, 1)), math.log(max(images, 1)), votes, quality,
-            log_size, det_score, sharpness, frontal]
+            log_size, det_score, sharpness, frontal, best, math.log(max(agreeing, 1))]
 
 
 def uncalibrated(cluster_threshold: float = 0.35) -> Calibration:
@@ -116,13 +125,18 @@ def precision_threshold(confidences: np.ndarray, correct: np.ndarray, target: fl
     return float(conf[ok[-1]]) if len(ok) else 1.0
 
 
+# Share of different-person face pairs as alike as clusters must be to join on agreement alone:
+# agreement on the performer is itself strong evidence, so a looser bound than clustering's 0.001.
+AGREE_FALSE_MERGE = 0.10
+
+
 def cluster_threshold_from_pairs(same: np.ndarray, different: np.ndarray, max_false_merge: float = 0.001) -> float:
     """The similarity above which at most ``max_false_merge`` of different-person pairs fall."""
     return float(np.quantile(np.asarray(different), 1.0 - max_false_merge)) if len(different) else 0.35
 
 
 def fit_calibration(samples: list[dict], cluster_threshold: float, fitted_on: dict,
-                    without: tuple[str, ...] = ()) -> Calibration:
+                    without: tuple[str, ...] = (), agree_threshold: float | None = None) -> Calibration:
     """``samples``: dicts with the confidence() keyword features plus ``correct`` (bool).
 
     ``without``: FEATURES left out (weight 0), to measure what each one adds.
@@ -134,7 +148,8 @@ def fit_calibration(samples: list[dict], cluster_threshold: float, fitted_on: di
     weights, bias = fit_logistic(x, y)
     calibration = Calibration(weights={name: float(w) for name, w in zip(use, weights)}, bias=bias,
                               cluster_threshold=cluster_threshold, auto_threshold=1.0, review_threshold=1.0,
-                              fitted_on={**fitted_on, "samples": len(samples), "positives": int(y.sum())})
+                              fitted_on={**fitted_on, "samples": len(samples), "positives": int(y.sum())},
+                              agree_threshold=agree_threshold)
     confidences = np.array([calibration.confidence(**{k: s[k] for k in EVIDENCE}) for s in samples])
     calibration.auto_threshold = max(0.5, precision_threshold(confidences, y, 0.99))
     calibration.review_threshold = min(calibration.auto_threshold,

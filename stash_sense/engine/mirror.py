@@ -66,7 +66,8 @@ class MirrorGate:
         """How far a person of many faces in many images can rise above one face's confidence:
         a face well below the review threshold alone may still belong to a person near it."""
         weights = self.calibration.weights
-        return (weights.get("log_faces", 0.0) + weights.get("log_images", 0.0)) * math.log(EVIDENCE_FACES)
+        counts = ("log_faces", "log_images", "log_agreeing")  # the features that grow with the faces
+        return sum(weights.get(name, 0.0) for name in counts) * math.log(EVIDENCE_FACES)
 
 
 def _logit(p: float) -> float:

@@ -2,8 +2,9 @@
 
 Deciding per face is what made the seed report one person as "several different people". Here
 the faces are first grouped into persons (average-linkage clustering on fused embeddings, never
-merging two faces of the same image), each person is scored against every candidate performer
-using all of its faces, and each performer is given to at most one person.
+merging two faces of the same image; then clusters that name the same performer first are joined,
+so the poor faces of one person add up instead of staying apart), each person is scored against
+every candidate performer using all of its faces, and each performer is given to at most one person.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Candidate:
     similarity: float  # mean over the person's faces of the best similarity to this performer
     votes: float  # fraction of the person's faces whose top performer this is
     confidence: float = 0.0
+    best_similarity: float = 0.0  # the highest of the person's faces' similarities to this performer
     evidence: dict = field(default_factory=dict)  # what the confidence was computed from
     performer: dict = field(default_factory=dict)
 
@@ -110,18 +112,63 @@ def cluster_faces(faces: list[QueryFace], threshold: float) -> list[list[int]]:
     return sorted((sorted(m) for m in members if m), key=lambda m: (-len(m), m[0]))
 
 
+def merge_agreeing(clusters: list[list[int]], faces: list[QueryFace], answer: list[str | None],
+                   floor: float) -> list[list[int]]:
+    """Clusters whose best candidate is the same performer are one person, unless they share an
+    image or their faces are less alike (average linkage) than ``floor``.
+
+    The cluster threshold is strict (different people almost never merge on clean photos), so the
+    poor faces of one person (thumbnails, small or blurred faces) stay apart: each too weak to be
+    tagged alone, and a lone face beside a larger cluster is even taken for a bystander. That they
+    all point to the same performer is evidence they are one person; the calibrated confidence of
+    the merged person weighs it (faces, images, votes, similarities). ``clusters`` largest first, as
+    ``cluster_faces`` returns them, ``answer[i]`` the best candidate of cluster i: a smaller cluster
+    joins the largest one that agrees with it. The floor keeps two unlike strangers who happen to
+    resemble the same performer apart (calibration.AGREE_FALSE_MERGE).
+    """
+    vectors = np.stack([f.vector for f in faces]).astype(np.float64) if faces else np.zeros((0, 0))
+    merged: list[list[int]] = []
+    answers: list[str | None] = []
+
+    def joins(cluster: list[int], uid: str | None, target: list[int], other: str | None) -> bool:
+        if uid is None or other != uid or {faces[i].image for i in cluster} & {faces[i].image for i in target}:
+            return False
+        return float(np.mean(vectors[cluster] @ vectors[target].T)) >= floor
+
+    for cluster, uid in zip(clusters, answer):
+        target = next((m for m, other in zip(merged, answers) if joins(cluster, uid, m, other)), None)
+        if target is None:
+            merged.append(list(cluster))
+            answers.append(uid)
+        else:
+            target.extend(cluster)
+    return sorted((sorted(m) for m in merged), key=lambda m: (-len(m), m[0]))
+
+
 def identify_persons(faces: list[QueryFace], matcher: Matcher, calibration: Calibration) -> list[Person]:
-    """Cluster, score every person against its candidate performers, assign performers once each."""
-    persons = [Person([faces[i] for i in cluster]) for cluster in cluster_faces(faces, calibration.cluster_threshold)]
-    _mark_incidental(persons)
-    if not persons or not len(matcher):
+    """Cluster, join clusters that agree on their performer, score every person against its
+    candidate performers, assign performers once each."""
+    clusters = cluster_faces(faces, calibration.cluster_threshold)
+    if not clusters or not len(matcher):
+        persons = [Person([faces[i] for i in cluster]) for cluster in clusters]
+        _mark_incidental(persons)
         return persons
     per_face = matcher.match_faces({name: np.stack([f.embeddings[name] for f in faces])
                                     for name in matcher.weights})
     top_of = [m[0].universal_id if m else None for m in per_face]
-    for person in persons:
-        rows = [f.index for f in person.faces]
-        person.candidates = _score_person(person, rows, per_face, top_of, matcher, calibration)
+
+    def scored(cluster: list[int]) -> Person:
+        person = Person([faces[i] for i in cluster])
+        person.candidates = _score_person(person, cluster, per_face, top_of, matcher, calibration)
+        return person
+
+    persons = [scored(cluster) for cluster in clusters]
+    if calibration.agree_threshold is not None:  # None: a calibration fitted before the agreement step
+        answers = [p.candidates[0].universal_id if p.candidates else None for p in persons]
+        joined = merge_agreeing(clusters, faces, answers, calibration.agree_threshold)
+        if len(joined) < len(clusters):
+            persons = [scored(cluster) for cluster in joined]
+    _mark_incidental(persons)
     _assign(persons)
     return persons
 
@@ -151,16 +198,18 @@ def _score_person(person: Person, rows: list[int], per_face, top_of, matcher: Ma
         stored = matcher.fused_vectors(uid)
         if not len(stored):
             continue
-        similarity = float(np.mean(np.max(queries @ stored.T, axis=1)))
+        per_face_best = np.max(queries @ stored.T, axis=1)
         votes = sum(1 for r in rows if top_of[r] == uid) / len(rows)
-        candidates.append(Candidate(uid, similarity, votes))
+        candidates.append(Candidate(uid, float(np.mean(per_face_best)), votes,
+                                    best_similarity=float(per_face_best.max())))
     candidates.sort(key=lambda c: (-c.similarity, c.universal_id))
     for i, candidate in enumerate(candidates):
         runner_up = candidates[1].similarity if i == 0 and len(candidates) > 1 else (
             candidates[0].similarity if i > 0 else calibration.floor_similarity)
         candidate.evidence = {"similarity": candidate.similarity, "margin": candidate.similarity - runner_up,
                               "faces": len(person.faces), "images": len(person.images),
-                              "votes": candidate.votes, **_face_evidence(person.best_face)}
+                              "votes": candidate.votes, "best_similarity": candidate.best_similarity,
+                              **_face_evidence(person.best_face)}
         candidate.confidence = calibration.confidence(**candidate.evidence)
         candidate.performer = matcher.performer(candidate.universal_id)
     return candidates

@@ -105,3 +105,29 @@ def test_face_features_survive_the_service_codec(engine):
     before, after = result.primary_face().detection, restored.primary_face().detection
     assert before.sharpness > 1.0 and after.sharpness == before.sharpness
     assert after.frontal == before.frontal and after.size == before.size
+
+
+def test_eval_reuses_cached_analyses_keyed_by_content_and_engine(engine, tmp_path, monkeypatch):
+    """`eval`/`calibrate` keep analysed images (devtools/evaluation/analysis_cache.py): the same
+    bytes under another name come back from the cache with that name and the same embeddings,
+    without running the models; another engine (other detector settings) does not see them."""
+    from devtools.evaluation.analysis_cache import analyze_cached, engine_fingerprint
+
+    sources = sorted((LFW / "Laura_Bush").glob("*.jpg"))[:2]
+    first = analyze_cached(engine, sources, tmp_path)
+    copy = tmp_path / "renamed.jpg"
+    copy.write_bytes(sources[0].read_bytes())
+
+    def no_inference(*args, **kwargs):
+        raise AssertionError("the models ran although every image is cached")
+
+    monkeypatch.setattr(engine, "analyze", no_inference)
+    again = analyze_cached(engine, [copy, sources[1]], tmp_path)
+    assert again[0].source == str(copy)
+    assert np.array_equal(again[0].faces[0].embeddings["mbf128"], first[0].faces[0].embeddings["mbf128"])
+    assert [len(r.faces) for r in again] == [len(r.faces) for r in first]
+    other = Engine("test-mbf128", threads=1, second_passes=False)
+    try:
+        assert engine_fingerprint(other) != engine_fingerprint(engine)
+    finally:
+        other.close()

@@ -7,6 +7,7 @@ import math
 import pytest
 from conftest import DEEPFACE, LFW
 
+from bench.hard_set import degrade
 from stash_sense.engine.builder import build_database
 from stash_sense.engine.calibration import FEATURES, load_calibration
 from stash_sense.engine.database import load_database
@@ -91,11 +92,12 @@ def test_identification_is_deterministic(identifier):
 def test_confidence_is_monotonic_in_evidence(engine, feature):
     calibration = load_calibration(engine.pack)
     base = {"similarity": 0.45, "margin": 0.1, "faces": 3, "images": 3, "votes": 0.5, "quality": 0.3,
-            "size": 20.0, "det_score": 0.6, "sharpness": 1.2, "frontal": 0.6}
+            "size": 20.0, "det_score": 0.6, "sharpness": 1.2, "frontal": 0.6, "best_similarity": 0.5}
     step = {"similarity": ("similarity", 0.05), "margin": ("margin", 0.05), "log_faces": ("faces", 2),
             "log_images": ("images", 2), "votes": ("votes", 0.25), "quality": ("quality", 0.1),
             "log_size": ("size", 12.0), "det_score": ("det_score", 0.07), "sharpness": ("sharpness", 0.3),
-            "frontal": ("frontal", 0.08)}[feature]
+            "frontal": ("frontal", 0.08), "best_similarity": ("best_similarity", 0.05),
+            "log_agreeing": ("votes", 0.1)}[feature]
     values = []
     for i in range(6):
         evidence = dict(base)
@@ -124,3 +126,52 @@ def test_a_one_image_bystander_is_offered_for_review_not_tagged(identifier):
     assert entry["incidental"] and entry["identified"]["band"] == "review"
     alone = identifier.identify([bystander], names=[str(bystander)])
     assert [p.identified.universal_id for p in alone.identified] == [f"local:{SECOND}"]
+
+
+def _thumbnails(name: str, folder, count: int = 6) -> list:
+    """``count`` of the person's photos (after the two enrolled) as re-compressed gallery thumbnails
+    (72-120 px wide, JPEG 15-35: bench/hard_set.py's ``thumbnail`` kind, seeded, the same each run)."""
+    out = []
+    for source in _images(name)[2:2 + count]:
+        target = folder / f"thumbnail__{source.name}"
+        degrade(source, "thumbnail", target)
+        out.append(target)
+    return out
+
+
+def test_poor_faces_that_agree_on_the_performer_are_one_person(identifier, tmp_path):
+    """Thumbnails of one enrolled person are too unlike each other for the strict cluster threshold
+    (it is set so two different people almost never merge): they came out as several persons, the
+    one lone face taken for a bystander. Every one of them names the same performer first, so they
+    are one person, and that person is the one the performer is given to."""
+    images = _thumbnails("Jacques_Chirac", tmp_path)
+    result = identifier.identify(images, names=[str(p) for p in images])
+    naming = [p for p in result.persons if p.candidates and p.candidates[0].universal_id == "local:Jacques_Chirac"]
+    assert len(naming) == 1, [(len(p.faces), p.candidates[0].universal_id) for p in result.persons]
+    assert naming[0].identified.universal_id == "local:Jacques_Chirac"
+    assert len(naming[0].images) >= 4
+
+
+def _small_in_large(name: str, folder) -> list:
+    """Six of the person's photos shrunk to a 22-40 px face in a 1280x720 or 1920x1080 frame
+    (bench/hard_set.py's ``small_in_large`` kind, seeded)."""
+    out = []
+    for source in _images(name)[2:8]:
+        target = folder / f"small_in_large__{source.name}"
+        degrade(source, "small_in_large", target)
+        out.append(target)
+    return out
+
+
+def test_a_gallery_of_poor_photos_is_tagged_where_its_photos_alone_mostly_are_not(identifier, tmp_path):
+    """Six far-away shots of an enrolled person: alone, five of them are not enough to tag her. In
+    one gallery the faces that name her join one person, whose one clearer face is no longer left
+    as a one-image bystander beside the rest, and the gallery is tagged (it was not)."""
+    images = _small_in_large("Nicole_Kidman", tmp_path)
+    uid = "local:Nicole_Kidman"
+    alone = [uid in {p.identified.universal_id for p in identifier.identify([image], names=[str(image)]).identified}
+             for image in images]
+    assert sum(alone) <= 1, alone
+    gallery = identifier.identify(images, names=[str(p) for p in images])
+    assert [p.identified.universal_id for p in gallery.identified] == [uid]
+    assert len(gallery.identified[0].images) >= 4
