@@ -8,6 +8,11 @@ seeded Stash with an empty cache; precision/recall are against the seeded truth.
 shared machine: the load average is recorded with every figure. Adds the ``*_adaptive`` and
 ``*_fixed`` keys to ``bench/results/bulk.json``. Not a test.
 
+Only with test-mbf128: the stopping rule decides on real matches, and the production-shaped
+replicas (random weights, time and memory only) would feed it noise. What adaptive sampling gives
+users of the production pack is ``images_per_gallery_adaptive`` (measured here, on real faces)
+times the replicas' seconds per image (``bench.engine_bench``): ``python -m bench.projection``.
+
     python -m bench.adaptive_bench --galleries 8
 """
 
