@@ -71,8 +71,9 @@ def scene_seconds(scenes: dict, prod: dict, test_rate: float) -> tuple[float | N
                           "image, engine.json): long scenes add seeking and decoding not counted here")
 
 
-def projection(gpu: dict | None = None) -> dict:
-    engine, bulk, scenes = read("engine.json"), read("bulk.json"), read("scenes.json")
+def projection(gpu: dict | None = None, engine_file: Path | None = None) -> dict:
+    engine = json.loads(engine_file.read_text()) if engine_file else read("engine.json")
+    bulk, scenes = read("bulk.json"), read("scenes.json")
     packs = engine.get("packs", {})
     if PROD_PACK not in packs:
         raise SystemExit("engine.json has no replica-pack figures: run python -m bench.engine_bench --packs-only")
@@ -118,6 +119,8 @@ def projection(gpu: dict | None = None) -> dict:
                                                                             prod.get("loadavg_after")],
             "model_8_cores": "Amdahl: speed-up(n) = 1 / (s + (1 - s)/n), s = 2/S2 - 1 from the measured S2",
             "note": "replicas measure time and memory only; the image count per gallery comes from real faces",
+            "engine_source": str(engine_file or "bench/results/engine.json"),
+            "cross_check_bulk_images_per_s_cold_prod_pack": bulk.get("images_per_s_cold_prod_pack"),
             "command": "python -m bench.projection", "rows": rows}
 
 
@@ -139,15 +142,17 @@ def markdown(result: dict) -> str:
     lines += ["", f"Write-back per gallery {result['write_seconds_per_gallery']} s ({result['write_source']}); "
               f"scene {result['scene_seconds_prod_pack']} s ({result['scene_source']}). Engine figures measured "
               f"{'under load' if result['engine_under_load'] else 'on a quiet machine'} (load average "
-              f"{result['engine_loadavg']}). {result['note']}."]
+              f"{result['engine_loadavg']}, {result['engine_source']}). {result['note']}."]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--gpu-check", type=Path, default=None, help="JSON printed by python -m bench.gpu_check")
+    parser.add_argument("--engine", type=Path, default=None,
+                        help="engine bench JSON with the packs keys (default bench/results/engine.json)")
     args = parser.parse_args(argv)
-    result = projection(json.loads(args.gpu_check.read_text()) if args.gpu_check else None)
+    result = projection(json.loads(args.gpu_check.read_text()) if args.gpu_check else None, args.engine)
     (RESULTS / "projection.json").write_text(json.dumps(result, indent=2) + "\n")
     print(markdown(result))
     return 0
