@@ -13,6 +13,10 @@ on a quiet machine: the load average before and after each run is recorded. Not 
 
     python -m bench.bulk_bench              # 200 galleries, 1 and 2 threads
     python -m bench.bulk_bench --quick      # 30 galleries, 2 threads only
+    python -m bench.bulk_bench --packs prod # only the replica pack's cold run (``*_prod_pack`` keys)
+
+``--packs both`` (default) adds to the test pack's runs one cold run with the production-shaped
+replica pack (random weights: time and memory only; its reference database is noise).
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ so a noisy run can be recognised. Not a test: nothing here asserts a speed.
 
     python -m bench.engine_bench            # full: all 1,549 LFW DevTest images, 3 repeats
     python -m bench.engine_bench --quick    # a small sample, 1 repeat (checks the bench works)
+    python -m bench.engine_bench --packs-only [--quick]   # only the side-by-side pack keys (``packs``)
+
+``packs`` (issue 16): test-mbf128 and the production-shaped replica pack (random weights: time and
+memory only) on the same decoded images, 1 and 2 threads, 40 vs 200 full-size photos, and the
+2-core compute bound of each (``--packs test|prod|both``).
 """
 
 from __future__ import annotations
