@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bulk_bench
 	$(BIN)/python -m bench.adaptive_bench
 	$(BIN)/python -m bench.scenes_bench
+	$(BIN)/python -m bench.projection
 
 # Optional peer comparison (issue 9): face_recognition/dlib into the same .venv, then the bench.
 # Quick check: `make bench-peers PEERS_ARGS=--quick`.

@@ -8,6 +8,11 @@ seeded Stash with an empty cache; precision/recall are against the seeded truth.
 shared machine: the load average is recorded with every figure. Adds the ``*_adaptive`` and
 ``*_fixed`` keys to ``bench/results/bulk.json``. Not a test.
 
+Only with test-mbf128: the stopping rule decides on real matches, and the production-shaped
+replicas (random weights, time and memory only) would feed it noise. What adaptive sampling gives
+users of the production pack is ``images_per_gallery_adaptive`` (measured here, on real faces)
+times the replicas' seconds per image (``bench.engine_bench``): ``python -m bench.projection``.
+
     python -m bench.adaptive_bench --galleries 8
 """
 
@@ -26,6 +31,7 @@ from bench.bulk_bench import (
     _folders,
     _variant,
     build_reference,
+    enrolled_library,
     precision_recall,
     run_job,
     seed_stash,
@@ -36,21 +42,12 @@ from bench.common import TEST_PACK as PACK
 
 def long_library(galleries: int, folder: Path, seed: int = 16) -> dict:
     """Like bulk_bench.build_library, with 50-200 images per gallery."""
-    import uuid
-
     rng = random.Random(seed)
     known = _folders(REFERENCE_IMAGES + 6)
     strangers = _folders(1, REFERENCE_IMAGES + 1)
     rng.shuffle(strangers)
     uses: dict[Path, int] = {}
-    lib: dict = {"galleries": [], "performers": [], "truth": {}, "reference": {}, "records": {}}
-    for name, images in known:
-        stash_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"stash-sense-bench/{name}"))
-        uid = f"stashdb.org:{stash_id}"
-        lib["reference"][uid] = images[:REFERENCE_IMAGES]
-        lib["records"][uid] = {"name": name.replace("_", " "),
-                               "stash_ids": [{"endpoint": "stashdb.org", "stash_id": stash_id}]}
-        lib["performers"].append({"name": name.replace("_", " "), "stash_ids": [stash_id], "local": True})
+    lib = enrolled_library(known, lambda: True)
     pool = {name: images[REFERENCE_IMAGES:] for name, images in known}
     folder.mkdir(parents=True, exist_ok=True)
     for index in range(galleries):

@@ -13,6 +13,10 @@ on a quiet machine: the load average before and after each run is recorded. Not 
 
     python -m bench.bulk_bench              # 200 galleries, 1 and 2 threads
     python -m bench.bulk_bench --quick      # 30 galleries, 2 threads only
+    python -m bench.bulk_bench --packs prod # only the replica pack's cold run (``*_prod_pack`` keys)
+
+``--packs both`` (default) adds to the test pack's runs one cold run with the production-shaped
+replica pack (random weights: time and memory only; its reference database is noise).
 """
 
 from __future__ import annotations
@@ -25,9 +29,20 @@ import random
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import LFW, QUICK_RESULTS, REPO, RESULTS
+from bench.common import (
+    LFW,
+    PROD_PACK,
+    QUICK_RESULTS,
+    REPO,
+    RESULTS,
+    add_packs_argument,
+    loadavg,
+    pack_names,
+    under_load,
+)
 from bench.common import TEST_PACK as PACK
 
 REFERENCE_IMAGES = 4
@@ -55,23 +70,13 @@ def build_library(galleries: int, folder: Path, seed: int = 7) -> dict:
     (mirrored, slightly cropped, re-encoded) written to ``folder``: other bytes, so other cache
     keys and real inference, of the same person. Reference images are never used in galleries.
     """
-    import uuid
-
     rng = random.Random(seed)
     known = _folders(REFERENCE_IMAGES + 2)
     strangers = _folders(1, REFERENCE_IMAGES + 1)
     rng.shuffle(strangers)
     pool = {name: images[REFERENCE_IMAGES:] for name, images in known}
     uses: dict[Path, int] = {}
-    lib: dict = {"galleries": [], "performers": [], "truth": {}, "reference": {}, "records": {}}
-    for name, images in known:
-        stash_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"stash-sense-bench/{name}"))
-        uid = f"stashdb.org:{stash_id}"
-        lib["reference"][uid] = images[:REFERENCE_IMAGES]
-        lib["records"][uid] = {"name": name.replace("_", " "),
-                               "stash_ids": [{"endpoint": "stashdb.org", "stash_id": stash_id}]}
-        lib["performers"].append({"name": name.replace("_", " "), "stash_ids": [stash_id],
-                                  "local": rng.random() < 0.7})
+    lib = enrolled_library(known, lambda: rng.random() < 0.7)
     folder.mkdir(parents=True, exist_ok=True)
     for index in range(galleries):
         paths, truth = [], set()
@@ -84,6 +89,22 @@ def build_library(galleries: int, folder: Path, seed: int = 7) -> dict:
         title = f"Bench gallery {index + 1:04d}"
         lib["galleries"].append({"title": title, "images": [str(p) for p in paths]})
         lib["truth"][title] = truth
+    return lib
+
+
+def enrolled_library(known: list[tuple[str, list[Path]]], local: Callable[[], bool]) -> dict:
+    """An empty library whose reference database and Stash know the ``known`` people: each one's first
+    ``REFERENCE_IMAGES`` images enrolled under a StashDB id, and a Stash performer, local when ``local()``."""
+    import uuid
+
+    lib: dict = {"galleries": [], "performers": [], "truth": {}, "reference": {}, "records": {}}
+    for name, images in known:
+        stash_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"stash-sense-bench/{name}"))
+        uid = f"stashdb.org:{stash_id}"
+        lib["reference"][uid] = images[:REFERENCE_IMAGES]
+        lib["records"][uid] = {"name": name.replace("_", " "),
+                               "stash_ids": [{"endpoint": "stashdb.org", "stash_id": stash_id}]}
+        lib["performers"].append({"name": name.replace("_", " "), "stash_ids": [stash_id], "local": local()})
     return lib
 
 
@@ -168,16 +189,16 @@ def run_job(server, identifier, data_dir: Path, force: bool = False, adaptive: b
     logging.getLogger("stash_sense").setLevel(logging.WARNING)  # no per-gallery lines in the bench output
     calibration = load_calibration(identifier.engine.pack)
     options = BulkOptions(force=force, auto=calibration.auto_threshold, review=calibration.review_threshold,
-                          pack=PACK, adaptive=adaptive)
+                          pack=identifier.engine.pack.name, adaptive=adaptive)
     client = StashClient.from_url(server.url, API_KEY)
     journal = Journal()
     service = InProcessService(identifier.engine.pack.name, identifier=identifier)
-    load_before = os.getloadavg()[0]
+    load_before = loadavg()[0]
     try:
         summary = run_bulk(client, journal, service, options)
     finally:
         journal.close()
-    summary["loadavg_before"], summary["loadavg_after"] = round(load_before, 2), round(os.getloadavg()[0], 2)
+    summary["loadavg_before"], summary["loadavg_after"] = load_before, loadavg()[0]
     summary["images_per_s"] = round(summary["images"] / max(summary["seconds"], 1e-9), 2)
     summary["galleries_per_min"] = round(summary["processed"] * 60 / max(summary["seconds"], 1e-9), 1)
     print(f"  {summary['processed']} galleries, {summary['images_per_s']} images/s", file=sys.stderr, flush=True)
@@ -238,26 +259,78 @@ def measure(lib: dict, threads: int, work: Path, reference: Path, fresh_warm: bo
     return out
 
 
+def measure_prod_pack(lib: dict, work: Path) -> dict:
+    """One cold run (empty cache, fresh library, 2 threads) with the replica pack: what the first run
+    over a library costs users of the production pack. Warm runs do no inference, so they do not
+    depend on the pack and are not repeated. The replicas' embeddings are noise, so their reference
+    database holds noise too (the same people, no image embedded) and their tags mean nothing:
+    this run measures time and memory only."""
+    import resource
+
+    from stash_sense.engine.database import load_database
+    from stash_sense.engine.identify import Identifier
+    from stash_sense.engine.pipeline import Engine
+
+    engine = Engine(PROD_PACK, threads=2)
+    reference = noise_reference(lib, engine.pack, work / "reference-prod-pack")
+    identifier = Identifier(engine, [load_database(reference, engine.pack)])
+    data = work / "data-prod-pack"
+    shutil.rmtree(data, ignore_errors=True)
+    server = seed_stash(work / "stash-prod-pack", lib)
+    try:
+        print(f"{PROD_PACK} cold (empty cache, fresh library, 2 threads):", file=sys.stderr, flush=True)
+        cold = run_job(server, identifier, data)
+    finally:
+        server.stop()
+        engine.close()
+    return {"cold": cold, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def noise_reference(lib: dict, pack, out: Path) -> Path:
+    """``lib``'s reference people with random unit vectors as their faces (``REFERENCE_IMAGES`` each)."""
+    import numpy as np
+
+    from stash_sense.engine.builder import add_faces
+
+    rng = np.random.default_rng(16)
+
+    def unit(dim: int) -> np.ndarray:
+        vector = rng.standard_normal(dim).astype(np.float32)
+        return vector / np.linalg.norm(vector)
+
+    chosen = {uid: [{e.name: unit(e.dim) for e in pack.embedders} for _ in images]
+              for uid, images in lib["reference"].items()}
+    add_faces(pack, out, chosen, lib["records"])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="30 galleries, 2 threads (checks the bench works)")
     parser.add_argument("--galleries", type=int, default=None)
     parser.add_argument("--threads", type=int, nargs="+", default=None)
+    add_packs_argument(parser)
     args = parser.parse_args(argv)
+    packs = pack_names(args.packs)
     galleries = args.galleries or (30 if args.quick else 200)
     threads = args.threads or ([2] if args.quick else [1, 2])
     with tempfile.TemporaryDirectory(prefix="stash-sense-bulk-bench-") as tmp:
         work = Path(tmp)
         lib = build_library(galleries, work / "images")
-        reference = build_reference(lib, work / "reference")
-        runs = {t: measure(lib, t, work, reference, fresh_warm=t == max(threads)) for t in threads}
-    result = summarise(lib, runs, args.quick)
+        runs, prod = {}, None
+        if PACK in packs:
+            reference = build_reference(lib, work / "reference")
+            runs = {t: measure(lib, t, work, reference, fresh_warm=t == max(threads)) for t in threads}
+        if PROD_PACK in packs:
+            prod = measure_prod_pack(lib, work)
+    result = {**(summarise(lib, runs, args.quick) if runs else {}), **(prod_pack_keys(lib, prod) if prod else {})}
     folder = QUICK_RESULTS if args.quick else RESULTS
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / ("bulk.quick.json" if args.quick else "bulk.json")
     if path.exists():  # bench.adaptive_bench writes its *_adaptive / *_fixed keys into the same file
         kept = json.loads(path.read_text())
-        result.update({k: v for k, v in kept.items() if k.endswith(("_adaptive", "_fixed")) or "adaptive" in k})
+        mine = set(result)
+        result.update({k: v for k, v in kept.items() if k not in mine and (not runs or _foreign(k))})
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=2))
     print(f"written to {path}", file=sys.stderr)
@@ -274,6 +347,23 @@ def build_reference(lib: dict, out: Path) -> Path:
     finally:
         engine.close()
     return out
+
+
+def _foreign(key: str) -> bool:
+    """Keys another run owns in bulk.json: adaptive_bench's, and the replica pack's."""
+    return key.endswith(("_adaptive", "_fixed", "_prod_pack")) or "adaptive" in key or "prod_pack" in key
+
+
+def prod_pack_keys(lib: dict, prod: dict) -> dict:
+    cold = prod["cold"]
+    return {"images_per_s_cold_prod_pack": cold["images_per_s"],
+            "galleries_per_min_cold_prod_pack": cold["galleries_per_min"],
+            "seconds_per_image_cold_prod_pack": round(cold["seconds"] / max(cold["images"], 1), 4),
+            "peak_rss_mb_prod_pack": prod["peak_rss_mb"],
+            "prod_pack": {"pack": PROD_PACK, "galleries": len(lib["galleries"]), "threads": 2, **prod,
+                          "under_load": under_load([cold["loadavg_before"]], [cold["loadavg_after"]]),
+                          "note": "random-weight replicas: time and memory only; the reference database is "
+                                  "noise, so the tags this run wrote mean nothing"}}
 
 
 def summarise(lib: dict, runs: dict, quick: bool) -> dict:

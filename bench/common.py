@@ -28,3 +28,61 @@ def two_embedder_pack():
     second = dataclasses.replace(first, name="mbf128_bgr", index_file="face_mbf128_bgr.voy",
                                  recipe=dataclasses.replace(first.recipe, color="BGR"))
     return dataclasses.replace(pack, name="test-mbf128-two", embedders=(first, second))
+
+
+# --- what every speed figure records ---------------------------------------------------------------
+
+PROD_PACK = "stash-sense-v1-replica"  # bench/replicas.py: the production pack's layers, random weights
+BUSY_LOAD = 1.0  # a 1-minute load average from here on means other work shared the cores
+
+
+def loadavg() -> list[float]:
+    """The 1/5/15-minute load averages, rounded: recorded beside every speed figure."""
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def under_load(*loads: list[float]) -> bool:
+    """True when any recorded 1-minute load average says the cores were shared."""
+    return any(load[0] >= BUSY_LOAD for load in loads)
+
+
+def machine_info() -> dict:
+    """What the numbers depend on: cores, CPU model, library versions."""
+    import platform
+
+    import numpy as np
+    import onnxruntime
+
+    model = ""
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "cpu": model or platform.processor(), "python": platform.python_version(),
+            "onnxruntime": onnxruntime.__version__, "numpy": np.__version__, "platform": platform.platform()}
+
+
+def use_replica_pack() -> str:
+    """Build the production-shaped replica pack once and make it loadable by name in this process and
+    its children (``STASH_SENSE_EXTRA_PACKS``); returns its name. Replicas: time and memory only."""
+    from bench.replicas import CACHE, build
+
+    build()
+    folders = [p for p in os.environ.get("STASH_SENSE_EXTRA_PACKS", "").split(os.pathsep) if p]
+    if str(CACHE) not in folders:
+        os.environ["STASH_SENSE_EXTRA_PACKS"] = os.pathsep.join([*folders, str(CACHE)])
+    return PROD_PACK
+
+
+def pack_names(choice: str) -> list[str]:
+    """``--packs`` of the speed benches: ``test`` (test-mbf128), ``prod`` (the replicas) or ``both``."""
+    return {"test": [TEST_PACK], "prod": [use_replica_pack()],
+            "both": [TEST_PACK, use_replica_pack()]}[choice]
+
+
+def add_packs_argument(parser) -> None:
+    """The same ``--packs`` option on every speed bench."""
+    parser.add_argument("--packs", choices=("test", "prod", "both"), default="both",
+                        help=f"test: {TEST_PACK}; prod: {PROD_PACK} (random-weight replicas of the production "
+                             "pack: time and memory only); both (default)")

@@ -1,10 +1,15 @@
 """Stash Sense vs face_recognition (the engine of FaceStash and Star Identifier) on the same images.
 
-``python -m bench.peers_bench [--quick]`` (or ``make bench-peers``). Accuracy: LFW pairsDevTest,
+``python -m bench.peers_bench [--quick] [--packs test|prod|both]`` (or ``make bench-peers``).
+Accuracy: LFW pairsDevTest,
 the eval command's LFW identification protocol and the deepface test pairs. Speed: repeated
 timing runs interleaved across engines (one fresh process each, so peak RSS is per engine and a
 load spike on this shared machine hits every engine alike), reported as medians. Writes
 bench/results/peers.json and peers.md (``--quick``: peers-quick.*).
+
+The production-shaped replica pack (bench/replicas.py, random weights) is timed beside test-mbf128
+and never scored for accuracy: replicas measure time and memory only. ``--packs prod`` times only it
+and face_recognition HOG (the ratio's denominator) and merges them into the existing report.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 
-from bench.common import SHARED
+from bench.common import PROD_PACK, SHARED, add_packs_argument, pack_names
 from bench.peers.report import markdown
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,9 +66,9 @@ def accuracy_jobs(packs: list[str], quick: bool) -> list[dict]:
     return jobs + [_job(CNN, "accuracy", s, small) for s in ("lfw_devtest", "identification")]
 
 
-def timing_jobs(packs: list[str], repeats: int, quick: bool) -> list[dict]:
+def timing_jobs(packs: list[str], repeats: int, quick: bool, peers: tuple[dict, ...] = (HOG, CNN)) -> list[dict]:
     """Round-robin over engines, rotated each repetition so no engine always runs first."""
-    engines = [our_spec(p, t) for p in packs for t in OUR_THREADS] + [HOG, CNN]
+    engines = [our_spec(p, t) for p in packs for t in OUR_THREADS] + list(peers)
     jobs = []
     for rep in range(repeats):
         order = engines[rep % len(engines):] + engines[:rep % len(engines)]
@@ -145,11 +150,25 @@ def headline(accuracy: dict, timing: dict, quick: bool) -> dict:
         values[f"{who}_false_tag_rate"] = acc[f"identification/{full}"]["open_set_false_tag_rate"]
         values[f"{who}_lfw_devtest_accuracy"] = acc[f"lfw_devtest/{full}"]["accuracy"]
         values[f"{who}_deepface_accuracy"] = acc[f"deepface/{full}"]["accuracy"]
+    values.update(prod_pack_headline(timing))
     values["targets_met"] = {
         "full_size_10x": values["speedup_full_size"] >= 10, "lfw_3x": values["speedup_lfw"] >= 3,
         "accuracy_equal_or_better": all(values[f"our_{k}"] >= values[f"peer_{k}"]
                                         for k in ("rank1", "lfw_devtest_accuracy", "deepface_accuracy"))
         and values["our_false_tag_rate"] <= values["peer_false_tag_rate"]}
+    return values
+
+
+def prod_pack_headline(timing: dict) -> dict:
+    """The replica pack's speed-ups over face_recognition HOG (2 threads and 1): what users of the
+    production pack will see, where test-mbf128's speed-ups are the small test network's."""
+    peer, values = timing.get(HOG["label"]), {}
+    for threads, suffix in ((2, ""), (1, "_1_thread")):
+        ours = timing.get(our_spec(PROD_PACK, threads)["label"])
+        if ours and peer:
+            for name in ("full_size", "lfw"):
+                rate = ours[name]["images_per_s"] / peer[name]["images_per_s"]
+                values[f"speedup_{name}_prod_pack{suffix}"] = round(rate, 2)
     return values
 
 
@@ -179,6 +198,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small subsets, 2 repetitions: checks the bench")
     parser.add_argument("--repeats", type=int, default=None, help="timing repetitions (default 5; quick 2)")
+    add_packs_argument(parser)
     parser.add_argument("--jobs", type=int, default=1,
                         help="accuracy jobs run at once (timing always runs alone); >1 only saves wall time")
     return parser.parse_args(argv)
@@ -189,27 +209,37 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (2 if args.quick else 5)
     started = time.time()
     info = machine()
-    packs, skipped = our_packs()
+    timed = pack_names(args.packs)  # builds the replica pack when asked for
+    packs, skipped = our_packs() if args.packs != "prod" else ([], [])
     print(f"accuracy jobs (load {info['load_average_start']})", file=sys.stderr)
-    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        accuracy_runs = list(pool.map(run_worker, accuracy_jobs(packs, args.quick)))
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:  # never for the replicas: their accuracy is noise
+        accuracy_runs = list(pool.map(run_worker, accuracy_jobs(packs, args.quick))) if packs else []
     print("timing jobs", file=sys.stderr)
-    timing_runs = [run_worker(job) for job in timing_jobs(packs, repeats, args.quick)]
+    timed_packs = packs + [p for p in timed if p not in packs]
+    timing_runs = [run_worker(job) for job in timing_jobs(timed_packs, repeats, args.quick,
+                                                          (HOG, CNN) if packs else (HOG,))]
     info["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     accuracy, timing = summarise_accuracy(accuracy_runs), summarise_timing(timing_runs)
-    report = {**headline(accuracy, timing, args.quick), "machine": info, "quick": args.quick,
-              "repeats": repeats, "jobs": args.jobs, "skipped": skipped,
-              "command": " ".join(["python -m bench.peers_bench", *(argv if argv is not None else sys.argv[1:])]),
-              "minutes": round((time.time() - started) / 60, 1), "accuracy": accuracy, "timing": timing,
-              "runs": accuracy_runs + timing_runs}
+    command = " ".join(["python -m bench.peers_bench", *(argv if argv is not None else sys.argv[1:])])
     stem = RESULTS / ("peers-quick" if args.quick else "peers")
+    if packs:
+        report = {**headline(accuracy, timing, args.quick), "machine": info, "quick": args.quick,
+                  "repeats": repeats, "jobs": args.jobs, "skipped": skipped, "command": command,
+                  "minutes": round((time.time() - started) / 60, 1), "accuracy": accuracy, "timing": timing,
+                  "runs": accuracy_runs + timing_runs}
+    else:  # --packs prod: the replica and HOG timings, merged into the last full report
+        report = json.loads(stem.with_suffix(".json").read_text()) if stem.with_suffix(".json").exists() else {}
+        report.setdefault("timing", {}).update(timing)
+        report.update(prod_pack_headline(report["timing"]))
+        report["prod_pack_timing_run"] = {"machine": info, "repeats": repeats, "command": command,
+                                          "minutes": round((time.time() - started) / 60, 1), "runs": timing_runs}
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    table = markdown(report)
-    stem.with_suffix(".md").write_text(table)
-    print(table)
+    if "accuracy" in report:
+        table = markdown(report)
+        stem.with_suffix(".md").write_text(table)
+        print(table)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

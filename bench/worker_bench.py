@@ -22,6 +22,10 @@ the run are recorded; ``under_load`` says the numbers were taken on a busy machi
 
     python -m bench.worker_bench            # 5 cold, 7 warm clicks -> bench/results/worker.json
     python -m bench.worker_bench --quick    # 1 + 2 clicks, smaller database -> bench/cache/
+
+``--packs both`` (default) measures test-mbf128 and the production-shaped replica pack
+(``prod_pack`` and ``*_prod_pack`` keys: random weights, time and memory only); ``--packs test``
+or ``prod`` one of them, keeping the other's keys in the JSON.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import time
 from pathlib import Path
 
 # Only the standard library at module level: the "warm" child must measure a light import.
-from bench.common import PHOTOS, QUICK_RESULTS, REPO, RESULTS, SHARED
+from bench.common import PHOTOS, QUICK_RESULTS, REPO, RESULTS, SHARED, add_packs_argument, pack_names
 from bench.common import TEST_PACK as PACK
 
 THREADS = 2  # what the plugin uses on a 2-core machine (engine_threads: min(4, cores))
@@ -50,20 +54,20 @@ BASE_FACES = 4_000  # one tiled block: real faces first, then synthetic ones
 
 # --- the click (runs in a child process) ----------------------------------------------------------
 
-def child(mode: str, images: list[str]) -> dict:
+def child(mode: str, images: list[str], pack: str = PACK) -> dict:
     """One plugin invocation: import, get a service, identify the gallery; timings in seconds."""
     started = time.perf_counter()
     if mode == "cold":
         from stash_sense.service.inprocess import InProcessService  # imports the engine
 
         imported = time.perf_counter()
-        service = InProcessService(PACK, THREADS)
+        service = InProcessService(pack, THREADS)
         service.backend.refresh()  # databases load lazily; count them as set-up, not as identify
     else:
         from stash_sense.service import get_service  # standard library only
 
         imported = time.perf_counter()
-        service = get_service(PACK, THREADS)
+        service = get_service(pack, THREADS)
     ready = time.perf_counter()
     result = service.identify([(Path(p).name, p) for p in images])
     done = time.perf_counter()
@@ -73,9 +77,10 @@ def child(mode: str, images: list[str]) -> dict:
             "identify_s": done - ready, "in_process_s": done - started, "result": result}
 
 
-def click(mode: str, images: list[str], env: dict) -> dict:
+def click(mode: str, images: list[str], env: dict, pack: str = PACK) -> dict:
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "bench.worker_bench", "--child", mode], input=json.dumps(images),
+    out = subprocess.run([sys.executable, "-m", "bench.worker_bench", "--child", mode, "--pack", pack],
+                         input=json.dumps(images),
                          capture_output=True, text=True, env=env, cwd=REPO)
     wall = time.perf_counter() - started
     if out.returncode:
@@ -96,7 +101,7 @@ def split_photos() -> tuple[dict[str, list[Path]], list[str]]:
     return enroll, gallery[:GALLERY_SIZE]
 
 
-def build_reference(data_dir: Path, enroll: dict[str, list[Path]], faces: int) -> dict:
+def build_reference(data_dir: Path, enroll: dict[str, list[Path]], faces: int, pack: str = PACK) -> dict:
     """Real faces + synthetic ones as a ``BASE_FACES`` block, tiled to ``faces`` in ``data_dir/local_db``.
 
     The block must hold more faces than the matcher's k (search never leaves it); the real faces
@@ -112,7 +117,7 @@ def build_reference(data_dir: Path, enroll: dict[str, list[Path]], faces: int) -
     from stash_sense.engine.builder import build_database
     from stash_sense.engine.database import all_vectors, load_database, new_index, write_database
 
-    engine = Engine(PACK, threads=THREADS)
+    engine = Engine(pack, threads=THREADS)
     build_database(engine, enroll, {uid: {"name": uid.split(":")[1]} for uid in enroll}, data_dir / "tiny_db")
     engine.close()
     tiny = load_database(data_dir / "tiny_db", engine.pack)
@@ -165,19 +170,19 @@ def summary(samples: list[dict]) -> dict:
         "samples_wall_s": [round(s["wall_s"], 3) for s in samples]}
 
 
-def run(quick: bool) -> dict:
+def run(quick: bool, pack: str = PACK) -> dict:
     enroll, gallery = split_photos()
     machine_state = {"others_busy_cores_before": others_busy_cores(), "loadavg_before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="ssw-bench-") as tmp:
         data_dir = Path(tmp) / "data"
-        database = build_reference(data_dir, enroll, 36_679 if quick else FULL_FACES)
+        database = build_reference(data_dir, enroll, 36_679 if quick else FULL_FACES, pack)
         env = {**os.environ, "STASH_SENSE_DATA_DIR": str(data_dir), "STASH_SENSE_WORKER_IDLE": "600",
                "PYTHONPATH": str(REPO), "STASH_SENSE_MODEL_DIR": os.environ.get(
                    "STASH_SENSE_MODEL_DIR", str(SHARED / "models"))}
-        cold = [click("cold", gallery, env) for _ in range(1 if quick else 5)]
-        first = click("warm", gallery, env)
-        warm = [click("warm", gallery, env) for _ in range(2 if quick else 7)]
-        subprocess.run([sys.executable, "-m", "stash_sense.service", "stop", "--pack", PACK], env=env, cwd=REPO)
+        cold = [click("cold", gallery, env, pack) for _ in range(1 if quick else 5)]
+        first = click("warm", gallery, env, pack)
+        warm = [click("warm", gallery, env, pack) for _ in range(2 if quick else 7)]
+        subprocess.run([sys.executable, "-m", "stash_sense.service", "stop", "--pack", pack], env=env, cwd=REPO)
     machine_state |= {"loadavg_after": os.getloadavg(), "others_busy_cores_after": others_busy_cores()}
     assert first["mode"] == "worker" and all(w["mode"] == "worker" for w in warm), (first["mode"], warm)
     worker_pids = sorted({w["pid"] for w in [first, *warm]})
@@ -185,7 +190,7 @@ def run(quick: bool) -> dict:
     busy = max(machine_state["others_busy_cores_before"], machine_state["others_busy_cores_after"])
     load = max(machine_state["loadavg_before"][0], machine_state["loadavg_after"][0])
     return {"what": "one plugin click identifying one 20-image gallery, as a fresh Python process",
-            "pack": PACK, "gallery": {"images": len(gallery), "source": "deepface_testset (330-4600 px), by path",
+            "pack": pack, "gallery": {"images": len(gallery), "source": "deepface_testset (330-4600 px), by path",
                                       "faces": cold[0]["result"]["faces"],
                                       "persons": len(cold[0]["result"]["persons"])},
             "database": database, "machine": machine() | machine_state,
@@ -202,18 +207,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 cold + 2 warm clicks, 36,679-face database")
     parser.add_argument("--child", choices=("cold", "warm"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--pack", default=PACK, help=argparse.SUPPRESS)  # the child's pack
+    add_packs_argument(parser)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, json.loads(sys.stdin.read()))))
+        print(json.dumps(child(args.child, json.loads(sys.stdin.read()), args.pack)))
         return 0
     os.environ.setdefault("STASH_SENSE_MODEL_DIR", str(SHARED / "models"))
-    result = run(args.quick)
     out = args.out or (QUICK_RESULTS / "worker.quick.json" if args.quick else RESULTS / "worker.json")
+    result = json.loads(out.read_text()) if out.exists() else {}
+    for pack in pack_names(args.packs):
+        measured = run(args.quick, pack)
+        result.update(measured if pack == PACK else prod_pack_keys(measured))
+        print(json.dumps({k: measured[k] for k in ("pack", "cold_in_process", "warm_worker", "speedup_wall",
+                                                   "under_load")}, indent=2))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("cold_in_process", "warm_worker", "speedup_wall", "under_load")},
-                     indent=2))
     return 0
+
+
+def prod_pack_keys(measured: dict) -> dict:
+    """The replica pack's click, beside the test pack's keys: time and memory only."""
+    return {"median_wall_s_cold_prod_pack": measured["cold_in_process"]["median_wall_s"],
+            "median_wall_s_warm_prod_pack": measured["warm_worker"]["median_wall_s"],
+            "speedup_wall_prod_pack": measured["speedup_wall"],
+            "prod_pack": {**measured, "note": "random-weight replicas (bench/replicas.py): time and memory only"}}
 
 
 if __name__ == "__main__":

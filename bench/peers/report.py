@@ -90,6 +90,12 @@ def _notes(report: dict) -> str:
     notes = [CNN_FULL_SIZE_NOTE, "face_recognition runs with its documented defaults (upsample 1, num_jitters 1, "
              "small landmarks, tolerance 0.6); its default threshold is distance <= 0.6, ours is the pack's "
              "calibrated cluster threshold. dlib is single-threaded.", *report.get("skipped", [])]
+    if any(label.startswith("stash-sense-v1-replica") for label in report["timing"]):
+        run = report.get("prod_pack_timing_run", {})
+        notes.append("stash-sense-v1-replica: the production pack's layers with random weights (bench/replicas.py): "
+                     "time and memory only, no accuracy row"
+                     + (f"; timed by `{run['command']}`, load average {run['machine']['load_average_start'][0]} at "
+                        f"start / {run['machine']['load_average_end'][0]} at end" if run else ""))
     return "\n".join(f"- {n}" for n in notes)
 
 

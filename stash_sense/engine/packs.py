@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 import zipfile
@@ -78,13 +79,22 @@ class Pack:
         }
 
 
+def pack_dirs() -> list[Path]:
+    """The shipped packs, then ``$STASH_SENSE_EXTRA_PACKS`` (folders, ``os.pathsep``-separated): packs
+    that are never shipped, such as the benches' production-shaped replicas, loadable by name in
+    every process (worker, bulk cache) exactly as a shipped pack is."""
+    extra = [Path(p) for p in os.environ.get("STASH_SENSE_EXTRA_PACKS", "").split(os.pathsep) if p]
+    return [PACK_DIR, *extra]
+
+
 def available_packs() -> list[str]:
-    return sorted(p.stem for p in PACK_DIR.glob("*.json") if not p.stem.endswith(".calibration"))
+    return sorted({p.stem for folder in pack_dirs() for p in folder.glob("*.json")
+                   if not p.stem.endswith(".calibration")})
 
 
 def load_pack(name: str) -> Pack:
-    path = PACK_DIR / f"{name}.json"
-    if not path.exists():
+    path = next((d / f"{name}.json" for d in pack_dirs() if (d / f"{name}.json").exists()), None)
+    if path is None:
         raise ValueError(f"unknown model pack {name!r}; known packs: {', '.join(available_packs())}")
     return load_pack_file(path)
 

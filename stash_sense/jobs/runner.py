@@ -33,7 +33,7 @@ from stash_sense.library.journal import Journal
 from stash_sense.library.performers import PerformerResolver
 from stash_sense.library.settle import settle
 from stash_sense.library.writeback import WriteBack
-from stash_sense.progress import report_progress
+from stash_sense.progress import Eta, report_progress
 from stash_sense.service.access import NO_DATABASE, NoDatabaseError
 from stash_sense.stash.client import StashClient
 from stash_sense.stash.errors import StashError
@@ -152,9 +152,13 @@ def run_items(kind: ItemKind, client: StashClient, journal: Journal, service: Se
              + (f" (resuming run {run.bulk_run_id})" if run.summary.resumed else "")
              + (" [dry run]" if options.dry_run else ""))
     report_progress(log, run.summary.skipped / max(run.summary.selected, 1))
+    eta = Eta(len(todo), kind.target.capitalize(), kind.noun, done_before=run.summary.skipped)
     for done, (item, analyse) in enumerate(kind.analysed(run, todo), 1):
         _one(run, item, analyse)
         report_progress(log, (run.summary.skipped + done) / max(run.summary.selected, 1))
+        line = eta.line(done)
+        if line:
+            log.info(line)
     return _close(run)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -258,3 +259,14 @@ def test_no_database_is_a_clear_error(empty_stash):
 
 
 __all__ = ["install_reference"]
+
+
+def test_task_log_shows_count_rate_and_eta(stash: PluginStash):
+    """Stash's task log of a bulk run carries the progress line with the ETA (issue 16 item 7);
+    the interval is 0 here so a short run logs it after every gallery (a minute by default)."""
+    run = stash.run({"mode": "bulk_galleries"}, env={"STASH_SENSE_ETA_INTERVAL_S": "0"})
+    assert run.output["processed"] >= 2
+    lines = [line for line in run.logs("i") if re.fullmatch(r"Gallery \d+/\d+ — \d+\.\d galleries/min — ETA .+", line)]
+    total = run.output["galleries"]
+    assert len(lines) == run.output["processed"], run.logs("i")
+    assert lines[-1].startswith(f"Gallery {total}/{total} — ") and lines[-1].endswith("ETA 0 s")
