@@ -207,7 +207,7 @@ class DemoStash(PluginRunner):
             except GraphQLError as exc:
                 doc, errors = None, [exc.formatted]
             if len(self._documents) >= DOCUMENT_CACHE:
-                self._documents.pop(next(iter(self._documents)))
+                self._documents.pop(next(iter(self._documents)), None)  # the oldest (threads share it)
             found = self._documents[key] = (doc, errors)
         return found
 
