@@ -32,6 +32,9 @@ LOGIN_PAGE = b"<!DOCTYPE html><html><head><title>Login</title></head><body><form
 class Handler(BaseHTTPRequestHandler):
     server: HTTPServer
     protocol_version = "HTTP/1.1"
+    # headers and body go out as two writes: with Nagle on, a kept-alive connection waits for the
+    # client's delayed ACK (~40 ms) on every answer. Stash (Go) turns Nagle off too.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         pass

@@ -50,6 +50,24 @@ class Ctx:
         )
         return {r["rel_id"] for r in rows}
 
+    def rel_map(self, obj_type: str, rel_type: str, obj_ids: set[int] | None = None) -> dict[int, set[int]]:
+        """``rel_ids`` of many objects in one query (all of them when ``obj_ids`` is None): a filter
+        over a whole library must not cost a query per object."""
+        sql, args = "SELECT obj_id, rel_id FROM links WHERE obj_type=? AND rel_type=?", [obj_type, rel_type]
+        out: dict[int, set[int]] = {}
+        for obj_id, rel_id in self.all(sql + _only("obj_id", obj_ids), (*args, *sorted(obj_ids or ()))):
+            out.setdefault(obj_id, set()).add(rel_id)
+        return out
+
+    def gallery_images_map(self, key: str, ids: set[int] | None = None) -> dict[int, set[int]]:
+        """gallery id -> image ids (``key="gallery_id"``) or image id -> gallery ids (``"image_id"``)."""
+        other = "image_id" if key == "gallery_id" else "gallery_id"
+        out: dict[int, set[int]] = {}
+        for k, v in self.all(f"SELECT {key}, {other} FROM galleries_images WHERE 1" + _only(key, ids),
+                             tuple(sorted(ids or ()))):
+            out.setdefault(k, set()).add(v)
+        return out
+
     # builders: dicts whose callables graphql-core's default resolver calls lazily as value(info, **args)
 
     def folder(self, folder_id: int | None) -> dict | None:
@@ -267,3 +285,8 @@ class Ctx:
             "preview": f"{self.base_url}/scene/{sid}/scene_marker/{mid}/preview",
             "screenshot": f"{self.base_url}/scene/{sid}/scene_marker/{mid}/screenshot",
         }
+
+
+def _only(column: str, ids: set[int] | None) -> str:
+    """`` AND column IN (?, ...)`` for a set of ids, nothing for None (every row)."""
+    return "" if ids is None else f" AND {column} IN ({', '.join('?' * len(ids))})"

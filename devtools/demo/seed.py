@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS galleries (
 CREATE TABLE IF NOT EXISTS galleries_images (
   gallery_id INTEGER NOT NULL, image_id INTEGER NOT NULL, PRIMARY KEY (gallery_id, image_id)
 );
+CREATE INDEX IF NOT EXISTS galleries_images_by_image ON galleries_images (image_id);
 CREATE TABLE IF NOT EXISTS scenes (
   id INTEGER PRIMARY KEY, title TEXT, file_id INTEGER REFERENCES files(id),
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL
@@ -78,6 +79,7 @@ CREATE TABLE IF NOT EXISTS links (
   rel_id INTEGER NOT NULL,
   PRIMARY KEY (obj_type, obj_id, rel_type, rel_id)
 );
+CREATE INDEX IF NOT EXISTS links_by_rel ON links (obj_type, rel_type, rel_id);
 -- the fake stash-box: performers that scrapeSinglePerformer can return
 CREATE TABLE IF NOT EXISTS stashbox_performers (
   endpoint TEXT NOT NULL, stash_id TEXT NOT NULL, name TEXT NOT NULL, disambiguation TEXT, gender TEXT,

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from graphql import GraphQLError, GraphQLSchema, graphql_sync, parse, validate
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, execute_sync, parse, validate
 
 from .httpd import Handler, HTTPServer
 from .media import read_file_bytes
@@ -30,6 +30,7 @@ from .seed import init_db
 from .sessions import COOKIE_NAME, DEFAULT_MAX_AGE, SessionStore
 
 PLUGIN_ID = "stash_sense"
+DOCUMENT_CACHE = 256  # parsed and validated documents kept (by query text)
 
 __all__ = ["DemoStash", "load_schema", "validate_document", "PLUGIN_ID"]
 
@@ -79,6 +80,7 @@ class DemoStash(PluginRunner):
             err_log_level,
         )
         self.schema = schema or load_schema()
+        self._documents: dict[tuple[int, str], tuple[DocumentNode | None, list[dict]]] = {}
         self._httpd: HTTPServer | None = None
         self._thread: threading.Thread | None = None
         init_db(self.db_path)
@@ -171,18 +173,14 @@ class DemoStash(PluginRunner):
         self, query: str, variables: dict | None = None, operation_name: str | None = None, base_url: str | None = None
     ) -> tuple[int, dict]:
         """Run one GraphQL request; (HTTP status, response body). 422 for invalid documents, like gqlgen."""
-        try:
-            doc = parse(query)
-        except GraphQLError as exc:
-            return 422, {"errors": [exc.formatted], "data": None}
-        errors = validate(self.schema, doc)
+        doc, errors = self._document(query)
         if errors:
-            return 422, {"errors": [e.formatted for e in errors], "data": None}
+            return 422, {"errors": errors, "data": None}
         ctx = Ctx(self, base_url or (self.url if self._httpd else "http://127.0.0.1"))
         try:
-            result = graphql_sync(
+            result = execute_sync(
                 self.schema,
-                query,
+                doc,
                 root_value=Root(ctx),
                 context_value=ctx,
                 variable_values=variables,
@@ -195,6 +193,23 @@ class DemoStash(PluginRunner):
         if result.errors:
             body["errors"] = [e.formatted for e in result.errors]
         return 200, body
+
+    def _document(self, query: str) -> tuple[DocumentNode | None, list[dict]]:
+        """The parsed document and its validation errors, kept per query text: a client sends the same
+        few documents thousands of times, and validating one against Stash's schema costs more than
+        running it (Stash's gqlgen keeps a query cache for the same reason)."""
+        key = (id(self.schema), query)  # a test may swap the schema (another Stash version)
+        found = self._documents.get(key)
+        if found is None:
+            try:
+                doc: DocumentNode | None = parse(query)
+                errors = [e.formatted for e in validate(self.schema, doc)]
+            except GraphQLError as exc:
+                doc, errors = None, [exc.formatted]
+            if len(self._documents) >= DOCUMENT_CACHE:
+                self._documents.pop(next(iter(self._documents)), None)  # the oldest (threads share it)
+            found = self._documents[key] = (doc, errors)
+        return found
 
     def query(self, query: str, variables: dict | None = None) -> dict:
         """In-process GraphQL for tests/demo; raises on errors."""

@@ -37,6 +37,10 @@ from stash_sense.library.store import open_store
 log = logging.getLogger(__name__)
 
 SAVE_EVERY_S = 60.0
+# a save writes the whole index, so its cost grows with the library: at a fixed interval a whole-library
+# run would spend O(faces^2) time saving. Waiting at least this many times the last save's duration
+# keeps saving under 1/SAVE_COST_FACTOR of the run at any size (and the catch-up after a kill bounded).
+SAVE_COST_FACTOR = 20.0
 CATCH_UP_BATCH = 2000
 
 SCHEMA = """
@@ -214,6 +218,7 @@ class LibraryIndex:
         else:
             self.index, saved_max = FaceIndex(layout), 0
         self.last_save = time.monotonic()
+        self.save_seconds = 0.0  # how long the last save took
         self.dirty = self._catch_up(saved_max)
 
     @property
@@ -277,10 +282,16 @@ class LibraryIndex:
 
     def save(self) -> None:
         """A new generation of the index on disk; rows removed before it are forgotten."""
+        started = time.monotonic()
         removed = self.table.removed()
         self.index.save(self.folder / "index", {"engine": self.engine_id, "max_face_id": self.table.max_id()})
         self.table.forget_removed(removed)
         self.last_save, self.dirty = time.monotonic(), False
+        self.save_seconds = self.last_save - started
+
+    def save_due(self) -> bool:
+        """A minute since the last save, and long enough that saving stays a small part of the run."""
+        return time.monotonic() - self.last_save >= max(SAVE_EVERY_S, SAVE_COST_FACTOR * self.save_seconds)
 
     def rebuild(self) -> int:
         """A new index from the side table and the embedding cache (e.g. after a damaged index file)."""
@@ -338,7 +349,7 @@ def record(run: Any, item: dict, analysed: Any) -> None:
         index.replace_item(run.kind.target, str(item["id"]), rows, embeddings)
         summary = run.summary
         last = summary.processed + summary.skipped + len(summary.failed) + 1 >= summary.selected
-        if last or time.monotonic() - index.last_save >= SAVE_EVERY_S:
+        if last or index.save_due():
             index.save()
     except Exception as exc:  # the index is an extra: identification must go on without it
         log.warning(f"Stash Sense: library face index not updated for {run.kind.target} {item.get('id')}: {exc}")

@@ -39,6 +39,11 @@ CREATE TABLE IF NOT EXISTS mutations (
   status TEXT NOT NULL DEFAULT 'pending',   -- pending | done | failed | undone
   created_at REAL NOT NULL
 );
+-- a run's mutations (undo, resume, the runs page) and a target's (undo's hand-over between runs, once
+-- per mutation): without these every lookup scans the whole journal, and undo of a library-sized run
+-- costs O(mutations^2)
+CREATE INDEX IF NOT EXISTS mutations_by_run ON mutations (run_id, status);
+CREATE INDEX IF NOT EXISTS mutations_by_target ON mutations (target_type, target_id, field);
 CREATE TABLE IF NOT EXISTS created_performers (
   run_id INTEGER NOT NULL, performer_id TEXT NOT NULL, universal_id TEXT, name TEXT,
   PRIMARY KEY (run_id, performer_id)
