@@ -98,12 +98,15 @@ def compute_bound(images: list[np.ndarray], pack) -> float:
 # One engine run in a process of its own; argv: pack (name or pack file), photos, thumbnails. Only
 # the engine API that every version has, so a baseline checkout runs it too.
 CHILD = r"""
-import json, os, resource, sys, time
+import json, os, sys, time
 from pathlib import Path
 from stash_sense.engine import Engine
 from stash_sense.engine.packs import load_pack_file
+def status_mb(key):  # VmHWM, not ru_maxrss: that keeps the parent's peak across exec
+    line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(key + ":"))
+    return int(line.split()[1]) / 1024
 def rss():
-    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return status_mb("VmRSS")
 pack, photos, thumbs = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 engine = Engine(load_pack_file(Path(pack)) if pack.endswith(".json") else pack, threads=2)
 out = {"rss_loaded_mb": round(rss(), 1)}
@@ -115,7 +118,7 @@ for name, images in (("full_size", photos), ("lfw", thumbs)):
                  "cpu_s_per_image": round((time.process_time() - cpu) / len(images), 3),
                  "loadavg_before": round(load, 2)}
 out["rss_end_mb"] = round(rss(), 1)
-out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+out["peak_rss_mb"] = round(status_mb("VmHWM"), 1)
 print(json.dumps(out))
 """
 MEMORY_MODES = ("full", "low")

@@ -6,15 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from stash_sense.engine.memory import low_memory
 from stash_sense.engine.onnx_session import create_session, on_gpu
 from stash_sense.engine.recipe import Recipe, to_tensor
 
 # Crops per model call on the CPU. onnxruntime's buffers for one call grow with the batch (about
 # 12 MB a crop for an IResNet34 at 112x112: a batch of 32 held ~385 MB per thread) while its speed
-# does not (it convolves crop by crop), so small batches cost memory, not time (issue 16).
-DEFAULT_BATCH = 8
-LOW_MEMORY_BATCH = 4
+# does not (it convolves crop by crop): CPU ms per face with the replicas, batch 32 / 8 / 4 / 2,
+# ArcFace 93.0 / 92.9 / 93.5 / 95.5, FaceNet512 25.4 / 25.2 / 24.9 / 28.9 (issue 16, README).
+DEFAULT_BATCH = 4
 GPU_BATCH = 256  # faces per call on a GPU provider (the production embedders have a dynamic batch)
 
 
@@ -22,7 +21,7 @@ class Embedder:
     """An ONNX recogniser; layout and batch capability are read from the graph, not assumed."""
 
     def __init__(self, name: str, model_path: str | Path, recipe: Recipe, threads: int = 0,
-                 batch_size: int | None = None) -> None:
+                 batch_size: int = DEFAULT_BATCH) -> None:
         self.name = name
         self.recipe = recipe
         self.session = create_session(model_path, threads)
@@ -31,8 +30,6 @@ class Embedder:
         self.output_name = self.session.get_outputs()[0].name
         self.layout = _layout(model_input.shape)
         batch_dim = model_input.shape[0]
-        if batch_size is None:
-            batch_size = LOW_MEMORY_BATCH if low_memory() else DEFAULT_BATCH
         # Fixed-batch graphs (the test MobileFaceNet is [1,3,112,112]) are fed one crop per call.
         self.batch_size = int(batch_dim) if isinstance(batch_dim, int) and batch_dim > 0 else batch_size
         if not (isinstance(batch_dim, int) and batch_dim > 0) and on_gpu(self.session):
