@@ -58,7 +58,9 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "lowMemory": ("BOOLEAN", "Low memory",
                   "Keep one model's search index in memory and read the other model's face vectors from "
                   "disk when scoring (the published database needs about half the memory; candidates then "
-                  "come from one model's search, scored by both). For machines with little RAM."),
+                  "come from one model's search, scored by both), and keep the engine small, with photos decoded "
+                  "a few at a time and the models' working buffers freed after every run (a few % slower). "
+                  "For machines with little RAM."),
     "device": ("STRING", "Device (execution provider)",
                "auto, cpu, cuda, rocm, directml, coreml or openvino. Empty or auto: the best one the installed "
                "onnxruntime offers, else the CPU (the modal's footer shows which ran)."),

@@ -9,7 +9,11 @@ import numpy as np
 from stash_sense.engine.onnx_session import create_session, on_gpu
 from stash_sense.engine.recipe import Recipe, to_tensor
 
-DEFAULT_BATCH = 32
+# Crops per model call on the CPU. onnxruntime's buffers for one call grow with the batch (about
+# 12 MB a crop for an IResNet34 at 112x112: a batch of 32 held ~385 MB per thread) while its speed
+# does not, as measured: single-thread CPU ms per face with the replicas, batch 32 / 8 / 4 / 2,
+# ArcFace 93.0 / 92.9 / 93.5 / 95.5, FaceNet512 25.4 / 25.2 / 24.9 / 28.9 (issue 16, README).
+DEFAULT_BATCH = 4
 GPU_BATCH = 256  # faces per call on a GPU provider (the production embedders have a dynamic batch)
 
 

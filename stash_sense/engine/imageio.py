@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import threading
 import warnings
 from collections.abc import Iterator
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from stash_sense.engine.memory import low_memory
 
 # Refuse images with more pixels than this (Pillow's own guard raises beyond 2x its limit;
 # we make the limit explicit and raise at 1x with our own message).
@@ -97,8 +98,7 @@ class DecodeBudget:
 
 def decode_budget_bytes() -> int:
     """``STASH_SENSE_MEMORY=low`` (the plugin's "Low memory" setting) gets the small budget."""
-    low = os.environ.get("STASH_SENSE_MEMORY", "").strip().lower() == "low"
-    return LOW_MEMORY_DECODE_BYTES if low else DECODE_BYTES
+    return LOW_MEMORY_DECODE_BYTES if low_memory() else DECODE_BYTES
 
 
 _BUDGETS: dict[int, DecodeBudget] = {}

@@ -7,16 +7,27 @@ the CPU with a log line saying why; a named device that is not available, or who
 be created (missing CUDA libraries, an unsupported operator), falls back to the CPU the same way.
 What was asked for and what runs is kept in ``last_choice`` for ``identify --json``, the bench JSON,
 ``info`` and the modal's footer.
+
+Memory (issue 16): onnxruntime keeps each run's buffers in a CPU memory arena that only grows. By
+default every session on this process draws from ONE shared arena that grows by exactly what a run
+asks for (``kSameAsRequested``), so the arena holds what the engine's threads run at once rather
+than the doubling growth of one arena per model (two embedders and the detector, each grown to its
+own worst run). In low-memory mode (``engine.memory``) sessions have no arena at all: buffers go
+back to the system after every run, so the engine's size between runs is its models, at the cost
+of fresh pages on every run (measured in the README, issue 16).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import onnxruntime as ort
+
+from stash_sense.engine.memory import low_memory
 
 log = logging.getLogger(__name__)
 CPU = "CPUExecutionProvider"
@@ -98,7 +109,29 @@ def session_options(threads: int) -> ort.SessionOptions:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
+    if low_memory():
+        options.enable_cpu_mem_arena = False
+    else:
+        _register_shared_arena()
+        options.add_session_config_entry(USE_ENV_ALLOCATORS, "1")
     return options
+
+
+USE_ENV_ALLOCATORS = "session.use_env_allocators"  # the session takes the process's shared CPU arena
+SAME_AS_REQUESTED = 1  # onnxruntime ArenaExtendStrategy::kSameAsRequested (0 is kNextPowerOfTwo)
+_shared_arena_registered = False
+_shared_arena_lock = threading.Lock()
+
+
+def _register_shared_arena() -> None:
+    """Register the process-wide CPU arena every session shares (once: onnxruntime refuses a second)."""
+    global _shared_arena_registered
+    with _shared_arena_lock:
+        if _shared_arena_registered:
+            return
+        memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+        ort.create_and_register_allocator(memory, ort.OrtArenaCfg({"arena_extend_strategy": SAME_AS_REQUESTED}))
+        _shared_arena_registered = True
 
 
 def on_gpu(session: ort.InferenceSession) -> bool:
