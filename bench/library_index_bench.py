@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,7 @@ import numpy as np
 from bench.common import LFW, QUICK_RESULTS, RESULTS, TEST_PACK
 
 CACHE = Path(__file__).resolve().parent / "cache" / "library_lfw"
+log = logging.getLogger("bench.library_index")
 DEMO = {"Tony_Blair", "Donald_Rumsfeld", "Jacques_Chirac", "Gerhard_Schroeder", "Hugo_Chavez", "Colin_Powell",
         "Serena_Williams"}
 
@@ -42,8 +45,14 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def scale(faces: int, dim: int = 128, gallery_faces: int = 300) -> dict:
-    """Build, update and save a library index of ``faces`` synthetic faces (side table included)."""
+def scale(faces: int, dim: int = 128, gallery_faces: int = 300, checkpoint: int = 250_000,
+          on_checkpoint: Callable[[dict], None] | None = None) -> dict:
+    """Build, update and save a library index of ``faces`` synthetic faces (side table included).
+
+    Every ``checkpoint`` faces (and at the end) the build clock stops while one gallery's faces are
+    added and timed and the resident size is read; ``on_checkpoint`` gets the figures so far, so a
+    build stopped early still leaves measured figures for the size it reached.
+    """
     from stash_sense.engine.face_index import FaceIndex, Layout
     from stash_sense.jobs.library_index import SideTable
 
@@ -53,28 +62,37 @@ def scale(faces: int, dim: int = 128, gallery_faces: int = 300) -> dict:
     with tempfile.TemporaryDirectory(prefix="library-index-bench-") as tmp:
         table = SideTable(Path(tmp) / "faces.sqlite")
         index = FaceIndex(layout)
-        started = time.perf_counter()
+        build, loads, checkpoints = 0.0, [], []
         for start in range(0, faces, 50_000):
             count = min(50_000, faces - start)
-            vectors = _unit(rng.standard_normal((count, dim), np.float32))
-            ids = table.insert_synthetic(start, count)
-            index.add(ids, {"mbf128": vectors})
-        build = time.perf_counter() - started
+            started = time.perf_counter()
+            index.add(table.insert_synthetic(start, count), {"mbf128": _unit(rng.standard_normal((count, dim),
+                                                                                                np.float32))})
+            build += time.perf_counter() - started
+            loads.append(os.getloadavg()[0])
+            log.info(f"{start + count} faces in {build:.0f} s, {rss_mb() - before:.0f} MB, load {loads[-1]:.1f}")
+            if (start + count) % checkpoint == 0 or start + count == faces:
+                resident = rss_mb() - before
+                started = time.perf_counter()
+                ids = table.insert_synthetic(10**9 + start, gallery_faces)  # one gallery more, then go on
+                index.add(ids, {"mbf128": _unit(rng.standard_normal((gallery_faces, dim), np.float32))})
+                update = time.perf_counter() - started
+                checkpoints.append({"faces": start + count, "build_s": round(build, 1), "resident_mb": round(resident),
+                                    "incremental_update_s": round(update, 3),
+                                    "load_average_1min": round(loads[-1], 1)})
+                if on_checkpoint:
+                    on_checkpoint({**checkpoints[-1], "checkpoints": checkpoints})
         started = time.perf_counter()
-        index.save(Path(tmp) / "index", {"max_face_id": faces})
+        index.save(Path(tmp) / "index", {"max_face_id": table.max_id()})
         save = time.perf_counter() - started
-        resident = rss_mb() - before
-        started = time.perf_counter()
-        ids = table.insert_synthetic(faces, gallery_faces)
-        index.add(ids, {"mbf128": _unit(rng.standard_normal((gallery_faces, dim), np.float32))})
-        update = time.perf_counter() - started
         started = time.perf_counter()
         index.neighbours({"mbf128": _unit(rng.standard_normal((1000, dim), np.float32))}, k=20)
         query = (time.perf_counter() - started) / 1000
         table.close()
-    return {"faces": faces, "build_s": round(build, 1), "save_s": round(save, 1),
-            "resident_mb": round(resident), "incremental_update_s": round(update, 3),
-            "incremental_faces": gallery_faces, "query_ms_per_face_k20": round(query * 1000, 3)}
+    return {**checkpoints[-1], "save_s": round(save, 1), "incremental_faces": gallery_faces,
+            "query_ms_per_face_k20": round(query * 1000, 3),
+            "load_average_1min_during_build": [round(min(loads), 1), round(max(loads), 1)],
+            "checkpoints": checkpoints}
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -123,6 +141,8 @@ def lfw_library(identities: int, per_identity: int, distractors: int, split: str
     return data
 
 
+QUALITY_KEYS = ("tuning", "unknown_clusters_bcubed_precision", "unknown_clusters_bcubed_recall", "clustering_s",
+                "cluster_threshold", "calibrated_cluster_threshold", "library_margin", "set")
 MARGINS = (0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15)
 
 
@@ -188,11 +208,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes; results go to bench/cache")
     parser.add_argument("--skip-quality", action="store_true")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     sizes = [int(s) for s in args.scale.split(",") if s] if not args.quick else [20_000]
     out: dict = {"pack_dim": 128, "scale": {}, "machine": f"{os.cpu_count()} cores, shared",
                  "load_average_before": [round(x, 1) for x in os.getloadavg()]}
+    target = (QUICK_RESULTS if args.quick else RESULTS) / "library_index.json"
+    kept = json.loads(target.read_text()) if args.skip_quality and target.exists() else {}
+
+    def partial(size: int, figures: dict) -> None:
+        """Results so far, written at each checkpoint: a build stopped early leaves measured figures."""
+        stopped = {**out, "scale": {**kept.get("scale", {}), **out["scale"], str(size): figures},
+                   "in_progress": f"build of {size} faces stopped or still running at {figures['faces']} faces: "
+                                  f"the figures under scale.{size} were measured at that size"}
+        stopped.update({k: v for k, v in kept.items() if k in QUALITY_KEYS})
+        target.write_text(json.dumps(stopped, indent=2) + "\n")
+
     for faces in sizes:
-        out["scale"][str(faces)] = scale(faces)
+        out["scale"][str(faces)] = scale(faces, on_checkpoint=lambda figures, n=faces: partial(n, figures))
         print(json.dumps(out["scale"][str(faces)]), file=sys.stderr)
     largest = out["scale"][str(max(sizes))]
     if max(sizes) >= 1_000_000:
@@ -210,13 +242,15 @@ def main(argv: list[str] | None = None) -> int:
                                 f"machine takes over half an hour, beyond the time a bench may take here; the "
                                 f"1M keys are the {n}-face measurement scaled by n log n (build), log n (update) "
                                 f"and n (memory)")
+    if kept:  # --skip-quality: keep the quality figures of the last full run
+        out.update({k: v for k, v in kept.items() if k in QUALITY_KEYS})
+        out["scale"] = {**kept.get("scale", {}), **out["scale"]}  # sizes not re-measured keep their run
     if not args.skip_quality:
         if not args.quick:
             out["tuning"] = tune(args.identities, args.per_identity, args.distractors)
         out.update(quality(args.identities if not args.quick else 30, args.per_identity,
                            args.distractors if not args.quick else 60, args.galleries))
     out["load_average_after"] = [round(x, 1) for x in os.getloadavg()]
-    target = (QUICK_RESULTS if args.quick else RESULTS) / "library_index.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))

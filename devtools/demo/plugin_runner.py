@@ -1,4 +1,5 @@
-"""How Stash runs a raw-interface plugin: operations synchronously, tasks as queued jobs.
+"""How Stash runs a raw-interface plugin: operations synchronously, tasks as queued jobs, hooks
+one process each (``run_hooks``).
 
 Why: the plugin must behave under the demo exactly as under Stash: PluginInput JSON on stdin (then
 closed), stdout read to EOF and parsed as ``{"output"|"error"}``, stderr parsed line by line with
@@ -22,6 +23,21 @@ from .seed import now
 LEVELS = {"t": "trace", "d": "debug", "i": "info", "w": "warning", "e": "error", "p": "progress"}
 
 
+def load_hooks(plugin_dir: str, plugin_id: str) -> dict[str, list[dict]]:
+    """Trigger -> defaultArgs of each hook the plugin's manifest (``<plugin_dir>/<plugin_id>.yml``)
+    registers with ``triggeredBy``; none when there is no manifest."""
+    import yaml
+
+    manifest = Path(plugin_dir) / f"{plugin_id}.yml"
+    if not manifest.is_file():
+        return {}
+    hooks: dict[str, list[dict]] = {}
+    for hook in yaml.safe_load(manifest.read_text()).get("hooks") or []:
+        for trigger in hook.get("triggeredBy") or []:
+            hooks.setdefault(trigger, []).append(dict(hook.get("defaultArgs") or {}))
+    return hooks
+
+
 class PluginRunner:
     """The plugin half of the demo Stash: runs the plugin, keeps its log lines and task jobs."""
 
@@ -32,6 +48,7 @@ class PluginRunner:
         plugin_dir: str,
         task_default_args: dict[str, dict],
         err_log_level: str,
+        hooks: dict[str, list[dict]] | None = None,
     ):
         self.plugin_command = plugin_command
         self.plugin_id = plugin_id
@@ -40,6 +57,8 @@ class PluginRunner:
         self.err_log_level = err_log_level
         self.log_entries: list[tuple[str, str]] = []
         self.jobs: dict[str, dict] = {}
+        self.hooks = load_hooks(plugin_dir, plugin_id) if hooks is None else hooks
+        self.hook_runs: list[dict] = []  # one entry per hook process: what Stash passed and got back
         self._procs: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
         self._task_lock = threading.Lock()  # Stash's job queue runs one job at a time
@@ -73,7 +92,7 @@ class PluginRunner:
         if plugin_id != self.plugin_id:
             raise GraphQLError(f"plugin {plugin_id!r} not found")
 
-    def _run(self, args: dict, job: dict | None = None) -> tuple[Any, str | None]:
+    def _run(self, args: dict, job: dict | None = None, log: list[str] | None = None) -> tuple[Any, str | None]:
         """Run the plugin like Stash's raw interface; returns (output, error)."""
         env = dict(os.environ)
         parent = str(Path(self.plugin_dir).resolve().parent)
@@ -84,7 +103,7 @@ class PluginRunner:
         if job is not None:
             with self._lock:
                 self._procs[job["id"]] = proc
-        reader = threading.Thread(target=self._read_stderr, args=(proc.stderr, job), daemon=True)
+        reader = threading.Thread(target=self._read_stderr, args=(proc.stderr, job, log), daemon=True)
         reader.start()
         try:
             assert proc.stdin is not None and proc.stdout is not None
@@ -114,9 +133,11 @@ class PluginRunner:
             error = f"exit status {rc}" if rc > 0 else f"signal: killed ({-rc})"
         return output, error
 
-    def _read_stderr(self, stream: Any, job: dict | None) -> None:
+    def _read_stderr(self, stream: Any, job: dict | None, log: list[str] | None = None) -> None:
         for raw in iter(stream.readline, b""):
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if log is not None:
+                log.append(line)
             if len(line) >= 4 and line[0] == "\x01" and line[2] == "\x02" and line[1] in LEVELS:
                 level, text = LEVELS[line[1]], line[3:].strip()
             else:
@@ -149,23 +170,38 @@ class PluginRunner:
                 raise GraphQLError(f"task {task_name!r} not found in plugin {plugin_id!r}")
             for k, v in (self.task_default_args.get(task_name) or {}).items():
                 args.setdefault(k, v)
+        job = self._new_job(f"Running plugin task: {description or task_name or plugin_id}")
+        threading.Thread(target=self._run_job, args=(job, args), daemon=True).start()
+        return job["id"]
+
+    def _new_job(self, description: str) -> dict:
+        """A job in Stash's queue (plugin tasks, scans): READY until the queue reaches it."""
         with self._lock:
             self._job_seq += 1
             job_id = str(self._job_seq)
-        job = {
-            "id": job_id,
-            "status": "READY",
-            "subTasks": [],
-            "description": f"Running plugin task: {description or task_name or plugin_id}",
-            "progress": None,
-            "startTime": None,
-            "endTime": None,
-            "addTime": now(),
-            "error": None,
-        }
+        job = {"id": job_id, "status": "READY", "subTasks": [], "description": description, "progress": None,
+               "startTime": None, "endTime": None, "addTime": now(), "error": None}
         self.jobs[job_id] = job
-        threading.Thread(target=self._run_job, args=(job, args), daemon=True).start()
-        return job_id
+        return job
+
+    def run_hooks(self, trigger: str, object_id: int) -> None:
+        """Stash's ``executePostHooks`` for one object: for each hook of the plugin triggered by
+        ``trigger``, one plugin process with the hook's defaultArgs and ``args.hookContext``
+        (``input``/``inputFields`` nil: a scan has no GraphQL input), waited for; the answer is only
+        logged (an error at error level, an output at debug level)."""
+        for default_args in self.hooks.get(trigger, []):
+            context = {"id": int(object_id), "type": trigger, "input": None, "inputFields": None}
+            args = {**{k: str(v) for k, v in default_args.items()}, "hookContext": context}
+            run: dict[str, Any] = {"type": trigger, "id": int(object_id), "args": args, "log": []}
+            started = time.monotonic()
+            output, error = self._run(args, log=run["log"])
+            run.update(output=output, error=error, seconds=time.monotonic() - started)
+            with self._lock:
+                self.hook_runs.append(run)
+            if error is not None:
+                self._log("error", f"{trigger} [{self.plugin_id}]: returned error: {error}")
+            elif output is not None:
+                self._log("debug", f"{trigger} [{self.plugin_id}]: returned: {json.dumps(output)[:2000]}")
 
     def _run_job(self, job: dict, args: dict) -> None:
         with self._task_lock:

@@ -197,6 +197,12 @@ class _Seeder:
             (title, file_id, self.ts, self.ts),
         ).lastrowid
 
+    def gallery(self, title: str | None, zip_file_id: int | None = None, folder_id: int | None = None) -> int:
+        return self.conn.execute(
+            "INSERT INTO galleries (title, zip_file_id, folder_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+            (title, zip_file_id, folder_id, self.ts, self.ts),
+        ).lastrowid
+
     def performer(
         self, name: str, *, disambiguation: str | None = None, stash_ids: list[dict] = (), **extra: Any
     ) -> int:
@@ -348,10 +354,7 @@ def seed(
                     fid = s.file("image", p, Path(p).read_bytes(), os.path.getmtime(p))
                     image_ids.append(s.image(fid))
                     ids["images"][p] = str(image_ids[-1])
-            gid = conn.execute(
-                "INSERT INTO galleries (title, zip_file_id, folder_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                (g.get("title"), zip_id, folder_id, s.ts, s.ts),
-            ).lastrowid
+            gid = s.gallery(g.get("title"), zip_id, folder_id)
             for iid in image_ids:
                 conn.execute("INSERT OR IGNORE INTO galleries_images VALUES (?, ?)", (gid, iid))
             link_named("gallery", gid, g)

@@ -25,6 +25,7 @@ from .media import read_file_bytes
 from .objects import Ctx
 from .plugin_runner import PluginRunner
 from .resolvers import Root
+from .scan import start_scan
 from .schema import REPO, load_schema, resolve_field, validate_document
 from .seed import init_db
 from .sessions import COOKIE_NAME, DEFAULT_MAX_AGE, SessionStore
@@ -43,7 +44,10 @@ class DemoStash(PluginRunner):
     ``max_session_age`` is Stash's ``max_session_age`` (seconds a cookie lives unless refreshed);
     ``tls`` = (certificate file, key file) serves HTTPS as Stash does with its own certificate;
     ``host`` is where it listens (``::`` or ``::1`` for IPv6, the former also taking IPv4);
-    ``version`` is what ``version { version }`` answers.
+    ``version`` is what ``version { version }`` answers. ``metadataScan`` (``scan.py``) handles new
+    files on ``parallel_tasks`` workers (Stash's "parallel tasks" setting, default 1) and creates
+    folder galleries when ``create_galleries_from_folders`` (Stash's default: off); it fires the
+    hooks of the plugin's manifest, or ``hooks`` (trigger -> list of defaultArgs) when given.
     """
 
     def __init__(
@@ -63,6 +67,9 @@ class DemoStash(PluginRunner):
         tls: tuple[str, str] | None = None,
         host: str = "127.0.0.1",
         version: str = "v0.30.1",
+        parallel_tasks: int = 1,
+        create_galleries_from_folders: bool = False,
+        hooks: dict[str, list[dict]] | None = None,
     ):
         self.db_path = str(db_path)
         self.requested_port = port
@@ -72,12 +79,15 @@ class DemoStash(PluginRunner):
         self.tls = tls
         self.host = host
         self.version = version
+        self.parallel_tasks = parallel_tasks
+        self.create_galleries_from_folders = create_galleries_from_folders
         super().__init__(
             list(plugin_command or [sys.executable, str(REPO / "stash_sense_plugin.py")]),
             plugin_id,
             str(plugin_dir or REPO),
             task_default_args or {},
             err_log_level,
+            hooks,
         )
         self.schema = schema or load_schema()
         self._documents: dict[tuple[int, str], tuple[DocumentNode | None, list[dict]]] = {}
@@ -217,6 +227,10 @@ class DemoStash(PluginRunner):
         if body.get("errors"):
             raise RuntimeError("; ".join(e["message"] for e in body["errors"]))
         return body["data"]
+
+    def start_scan(self, paths: list[str]) -> str:
+        """``metadataScan``: a scan job of ``paths``; returns the job id (``scan.py``)."""
+        return start_scan(self, paths)
 
     def read_file_bytes(self, kind: str, obj_id: int, what: str) -> tuple[bytes | None, str]:
         """Bytes for /image/{id}/image|thumbnail, /scene/{id}/stream|screenshot, /performer/{id}/image."""

@@ -302,3 +302,47 @@ def test_failed_and_stopped_tasks(env):
     assert data(env, f'mutation {{ stopJob(job_id: "{job_id}") }}')["stopJob"] is True
     assert server.wait_job(job_id, timeout=10)["status"] == "CANCELLED"
     assert json.dumps(data(env, Q.FIND_JOB, {"id": "999"})) == '{"findJob": null}'
+
+
+SCAN = "mutation($i: ScanMetadataInput!) { metadataScan(input: $i) }"
+
+
+def test_scan_creates_images_and_galleries_and_fires_the_manifest_hooks_like_stash(tmp_path):
+    """metadataScan: one plugin process per created object with Stash's hook context (input nil for
+    a scan), a folder's or zip's gallery hook before its first image's; a second scan creates nothing."""
+    faces = sorted((LFW / "Colin_Powell").glob("*.jpg"))[:4]
+    library = tmp_path / "library"
+    (library / "folder").mkdir(parents=True)
+    for face in faces[:2]:
+        (library / "folder" / face.name).write_bytes(face.read_bytes())
+    make_zip(library / "set.zip", faces[2:])
+    (library / "loose").mkdir()
+    (library / "loose" / ".nogallery").touch()
+    (library / "loose" / faces[0].name).write_bytes(faces[0].read_bytes())
+    (tmp_path / "plugin.py").write_text(FAKE_PLUGIN)
+    (tmp_path / "stash_sense.yml").write_text(
+        "name: Fake\nhooks:\n  - name: new\n    triggeredBy: [Gallery.Create.Post, Image.Create.Post]\n"
+        "    defaultArgs:\n      mode: hooked\n  - name: other\n    triggeredBy: [Scene.Create.Post]\n")
+    with DemoStash(tmp_path / "db.sqlite", plugin_command=[sys.executable, str(tmp_path / "plugin.py")],
+                   plugin_dir=tmp_path, parallel_tasks=2, create_galleries_from_folders=True) as server:
+        job = server.query(SCAN, {"i": {"paths": [str(library)]}})["metadataScan"]
+        assert server.wait_job(job)["status"] == "FINISHED"
+        runs = server.hook_runs
+        assert all(r["output"]["args"] == {"mode": "hooked", "hookContext": {
+            "id": r["id"], "type": r["type"], "input": None, "inputFields": None}} for r in runs)
+        conn = connect(server.db_path)
+        images = {row["path"]: row["id"] for row in conn.execute(
+            "SELECT f.path, i.id FROM images i JOIN files f ON f.id = i.file_id")}
+        galleries = {row["id"]: sorted(r[0] for r in conn.execute(
+            "SELECT image_id FROM galleries_images WHERE gallery_id = ?", (row["id"],)))
+            for row in conn.execute("SELECT id FROM galleries")}
+        conn.close()
+        assert len(images) == 5 and len(galleries) == 2 and sorted(map(len, galleries.values())) == [2, 2]
+        assert sorted((r["type"], r["id"]) for r in runs) == sorted(
+            [("Image.Create.Post", i) for i in images.values()] + [("Gallery.Create.Post", g) for g in galleries])
+        order = [(r["type"], r["id"]) for r in runs]
+        for gallery_id, image_ids in galleries.items():  # the gallery's hook before any of its images'
+            assert order.index(("Gallery.Create.Post", gallery_id)) < min(
+                order.index(("Image.Create.Post", i)) for i in image_ids)
+        job = server.query(SCAN, {"i": {"paths": [str(library)]}})["metadataScan"]
+        assert server.wait_job(job)["status"] == "FINISHED" and len(server.hook_runs) == len(runs)

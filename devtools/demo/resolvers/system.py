@@ -9,7 +9,7 @@ from .ui import DEFAULT_UI
 
 
 class SystemResolvers(Resolvers):
-    """version, configuration, configurePlugin, jobs, runPluginOperation/Task, stopJob."""
+    """version, configuration, configurePlugin, jobs, runPluginOperation/Task, metadataScan, stopJob."""
 
     def version(self, info: Any) -> dict:
         return {"version": self.server.version, "hash": "d3m0s7a5h", "build_time": "2025-12-18 00:00:00"}
@@ -70,6 +70,9 @@ class SystemResolvers(Resolvers):
             merged[a["key"]] = next((v[k] for k in ("str", "i", "b", "f", "o", "a") if v.get(k) is not None), None)
         merged.update(args_map or {})
         return self.server.start_plugin_task(plugin_id, task_name, description, merged)
+
+    def metadataScan(self, info: Any, input: dict) -> str:
+        return self.server.start_scan(list(input.get("paths") or []))
 
     def stopJob(self, info: Any, job_id: str) -> bool:
         return self.server.stop_job(job_id)
