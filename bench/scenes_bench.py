@@ -1,16 +1,28 @@
-"""Scenes benchmark: seconds per scene for 60 frames, persons found, time-range accuracy.
+"""Scenes benchmark: seconds per scene for 60 frames (sampling vs inference), persons found, ranges.
 
-Videos are built from real LFW photos (bench/scene_videos.py) at 1280x720 (and 1920x1080): 2-3
-identities per scene at known times, a stretch with nobody, 24 fps, MPEG-4 Part 2 (the only fast
-encoder in OpenCV's wheel) with the sync table thinned to one keyframe per 10 s, so every seek
-decodes forward from a keyframe like in an x264 file (keyint 250). The reference database holds
-*other* photos of the scene identities plus distractor identities.
+Parts (``--parts``, all by default):
 
-    .venv/bin/python -m bench.scenes_bench            # full: 4 scenes of 2 min at 720p + 1 at 1080p, 3 repeats
-    .venv/bin/python -m bench.scenes_bench --quick    # 2 short scenes at 720p, 1 repeat (smoke run)
+- ``short``: 2-minute scenes built from real LFW photos (bench/scene_videos.py) at 1280x720 (and
+  one at 1920x1080), 2-3 identities at known times, 24 fps MPEG-4 Part 2 with the sync table
+  thinned to a keyframe every 10 s (OpenCV's writer);
+- ``long``: 20/30/40-minute 1080p H.264 scenes (x264 ``superfast``, default keyint 250) and a
+  20-minute 4K HEVC scene (x265 ``ultrafast``, keyint 250), encoded by Debian's ffmpeg from real
+  faces (bench/long_scenes.py: distinct shots encoded once, joined by stream copy);
+- ``prod``: the long scenes again with the production-shaped replica pack (bench/replicas.py;
+  random weights: time and memory only, never accuracy);
+- ``passes``: inference time and accuracy with the detector's second passes on faceless frames
+  as the engine does now (``probe``), on every faceless frame (``always``, before) and never (``off``);
+- ``degraded``: 60 s scenes of motion-blurred, dark+noisy, 60-degree-tilted and small (~30 px)
+  faces -> ``persons_correct_fraction_degraded`` (per kind and policy).
 
-(``STASH_SENSE_MODEL_DIR=../shared/models``; ``make`` exports it.) Videos and the database are
-cached in bench/cache/scenes/. Writes bench/results/scenes.json (``--out``).
+The reference database holds *other* photos of the scene identities plus distractor identities.
+
+    python -m bench.scenes_bench            # everything (~1 h on a quiet 2-core machine, videos cached)
+    python -m bench.scenes_bench --quick    # smoke run: short scenes, first long scene per set -> bench/cache/
+
+(``STASH_SENSE_MODEL_DIR=../shared/models``; ``make`` exports it.) Needs ``ffmpeg`` (Debian's, with
+libx264 and libx265). Videos and databases are cached in bench/cache/scenes/. Writes
+bench/results/scenes.json (``--out``; ``--merge`` updates only the parts run).
 """
 
 from __future__ import annotations
@@ -251,6 +263,7 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=4, help="short scenes at 1280x720 (plus 1 at 1920x1080)")
     parser.add_argument("--parts", default="short,long,prod,passes,degraded",
                         help="comma-separated: short, long, prod (replica pack), passes, degraded")
+    parser.add_argument("--degraded-scenes", type=int, default=3, help="degraded scenes per kind")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--merge", action="store_true", help="update the parts run in an existing --out file")
     args = parser.parse_args()
@@ -264,7 +277,7 @@ def main() -> None:
     load_before = os.getloadavg()
     all_specs = {res: [scene_spec(i, tuple(map(int, res.split("x"))), duration, pool) for i in range(n)]
                  for res, n in resolutions.items()}
-    per_kind, degraded_seconds = (1, 20.0) if args.quick else (3, 60.0)
+    per_kind, degraded_seconds = (1, 20.0) if args.quick else (args.degraded_scenes, 60.0)
     degraded = {kind: [degraded_spec(kind, i, pool, degraded_seconds) for i in range(per_kind)]
                 for kind in DEGRADED_KINDS}
     long_sets = {name: long_videos(name, pool, args.quick) for name in LONG_SETS if parts & {"long", "prod", "passes"}}
@@ -306,12 +319,13 @@ def main() -> None:
         finally:
             replica.engine.close()
     if "passes" in parts:
-        short = [(cached_video(s, "1280x720"), s.truth()) for s in all_specs["1280x720"]]
         report["second_passes"] = {
-            "note": "inference wall seconds per scene (sampling excluded) by policy; probe = the default "
+            "note": "inference seconds per scene (sampling excluded) by policy; probe = the default "
                     "(engine.scenes.analyze_frames), always = before this change, off = never",
-            "short_1280x720": compare_policies(identifier, short, args.frames),
             "1080p_h264_long": compare_policies(identifier, long_sets["1080p_h264_long"][0], args.frames)}
+        if "short" in parts:
+            short = [(cached_video(s, "1280x720"), s.truth()) for s in all_specs["1280x720"]]
+            report["second_passes"]["short_1280x720"] = compare_policies(identifier, short, args.frames)
     if "degraded" in parts:
         by_kind = {kind: compare_policies(identifier, [(cached_video(s, f"degraded-{kind}"), s.truth()) for s in specs],
                                           args.frames) for kind, specs in degraded.items()}
