@@ -263,7 +263,8 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=4, help="short scenes at 1280x720 (plus 1 at 1920x1080)")
     parser.add_argument("--parts", default="short,long,prod,passes,degraded",
                         help="comma-separated: short, long, prod (replica pack), passes, degraded")
-    parser.add_argument("--degraded-scenes", type=int, default=3, help="degraded scenes per kind")
+    parser.add_argument("--degraded-scenes", type=int, default=2, help="degraded scenes per kind")
+    parser.add_argument("--degraded-seconds", type=float, default=20.0, help="length of each degraded scene")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--merge", action="store_true", help="update the parts run in an existing --out file")
     args = parser.parse_args()
@@ -277,7 +278,7 @@ def main() -> None:
     load_before = os.getloadavg()
     all_specs = {res: [scene_spec(i, tuple(map(int, res.split("x"))), duration, pool) for i in range(n)]
                  for res, n in resolutions.items()}
-    per_kind, degraded_seconds = (1, 20.0) if args.quick else (args.degraded_scenes, 60.0)
+    per_kind, degraded_seconds = (1, 20.0) if args.quick else (args.degraded_scenes, args.degraded_seconds)
     degraded = {kind: [degraded_spec(kind, i, pool, degraded_seconds) for i in range(per_kind)]
                 for kind in DEGRADED_KINDS}
     long_sets = {name: long_videos(name, pool, args.quick) for name in LONG_SETS if parts & {"long", "prod", "passes"}}
@@ -357,10 +358,16 @@ def main() -> None:
 def merged(old: dict, new: dict) -> dict:
     """``old`` updated with ``new``, nested dicts merged (parts measured in separate runs); each
     run's machine/load record is kept under ``machine_by_run``."""
+    out = _deep_update(old, new)
+    out["machine_by_run"] = old.get("machine_by_run", [old.get("machine")]) + [new["machine"]]
+    return out
+
+
+def _deep_update(old: dict, new: dict) -> dict:
     out = dict(old)
     for key, value in new.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    out["machine_by_run"] = old.get("machine_by_run", [old.get("machine")]) + [new["machine"]]
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _deep_update(out[key], value) if both else value
     return out
 
 
