@@ -17,8 +17,10 @@ the MP4 boxes afterwards (``moov`` comes after ``mdat`` in OpenCV's files, so gr
 from __future__ import annotations
 
 import struct
+import subprocess
+import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -53,6 +55,8 @@ class SceneSpec:
     sync_every: int = 1  # keep 1 of k keyframes in the sync table (long-GOP seeking)
     fourcc: str = "mp4v"
     seed: int = 0
+    degrade: str = ""  # "", "motion_blur", "dark", "tilt" (faces turned 60 degrees); small faces: face_fraction
+
 
     def truth(self) -> dict[str, list[tuple[float, float]]]:
         ranges: dict[str, list[tuple[float, float]]] = {}
@@ -127,7 +131,7 @@ class _Renderer:
             if a.start <= t < a.end:
                 photo = a.photos[int((t - a.start) / self.spec.shot_seconds) % len(a.photos)]
                 self._paste(frame, self._photo(photo), a.slot, t - a.start)
-        return frame
+        return degrade_frame(frame, self.spec.degrade, t) if self.spec.degrade else frame
 
     def _photo(self, path: Path) -> np.ndarray:
         if path not in self.photos:
@@ -136,8 +140,12 @@ class _Renderer:
                 raise FileNotFoundError(path)
             side = min(image.shape[:2])
             y, x = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
-            self.photos[path] = cv2.resize(image[y:y + side, x:x + side], (self.tile, self.tile),
-                                           interpolation=cv2.INTER_AREA)
+            tile = cv2.resize(image[y:y + side, x:x + side], (self.tile, self.tile), interpolation=cv2.INTER_AREA)
+            if self.spec.degrade == "tilt":  # beyond what SCRFD finds upright (~60 degrees), both ways
+                angle = 60.0 if len(self.photos) % 2 else -60.0
+                turn = cv2.getRotationMatrix2D((self.tile / 2, self.tile / 2), angle, 1.0)
+                tile = cv2.warpAffine(tile, turn, (self.tile, self.tile), borderMode=cv2.BORDER_REFLECT)
+            self.photos[path] = tile
         return self.photos[path]
 
     def _paste(self, frame: np.ndarray, photo: np.ndarray, slot: int, since: float) -> None:
@@ -148,6 +156,26 @@ class _Renderer:
         y0 = int(np.clip((height - self.tile) // 2 + drift, 0, height - self.tile))
         region = frame[y0:y0 + self.tile, x0:x0 + self.tile].astype(np.float32)
         frame[y0:y0 + self.tile, x0:x0 + self.tile] = (photo * self.mask + region * (1 - self.mask)).astype(np.uint8)
+
+
+def degrade_frame(frame: np.ndarray, kind: str, t: float) -> np.ndarray:
+    """A frame as a hard scene shows it: camera motion blur (a streak of 1.5% of the width, 19 px
+    at 1280, its direction changing over time) or club lighting (dark, low contrast, sensor noise).
+    Deterministic in t."""
+    if kind == "motion_blur":
+        length = max(3, int(frame.shape[1] * 0.015)) | 1
+        kernel = np.zeros((length, length), np.float32)
+        kernel[length // 2, :] = 1.0 / length
+        turn = cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5), 40 * np.sin(t / 3), 1.0)
+        kernel = cv2.warpAffine(kernel, turn, (length, length))
+        return cv2.filter2D(frame, -1, kernel / max(kernel.sum(), 1e-6))
+    if kind == "dark":
+        rng = np.random.default_rng(int(t * 1000))
+        dim = 255.0 * (frame.astype(np.float32) / 255.0) ** 2.2 * 0.45 + 6.0
+        return np.clip(dim + rng.normal(0, 5, frame.shape), 0, 255).astype(np.uint8)
+    if kind == "tilt":
+        return frame
+    raise ValueError(f"unknown degradation {kind!r}")
 
 
 # --- MP4 box edits -------------------------------------------------------------------------------
@@ -272,3 +300,79 @@ def _union(ranges: Sequence[Sequence[float]]) -> list[tuple[float, float]]:
         else:
             merged.append([a, b])
     return [(a, b) for a, b in merged]
+
+
+# --- long scenes encoded by Debian's ffmpeg (H.264 / HEVC) ---------------------------------------
+
+PAN = 24  # pixels of slow camera pan each way, so every frame moves like filmed video (no skip-only P-frames)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How ``encode_scene`` asks ffmpeg to compress: codec, preset; the keyframe interval is the
+    encoder's default (x264 and x265: keyint 250, scene-cut keyframes on)."""
+
+    codec: str = "libx264"  # or "libx265"
+    preset: str = "superfast"
+    crf: int = 23
+
+    def args(self) -> list[str]:
+        quiet = ["-x265-params", "log-level=error"] if self.codec == "libx265" else []
+        tag = ["-tag:v", "hvc1"] if self.codec == "libx265" else []
+        return ["-c:v", self.codec, "-preset", self.preset, "-crf", str(self.crf), *quiet, *tag]
+
+
+def encode_scene(spec: SceneSpec, path: Path, encoding: Encoding = Encoding(), threads: int = 2) -> Path:
+    """Write a long scene with ffmpeg: the scene's distinct shots are rendered once as stills
+    (one per change of who is on screen or which photo is shown) and ffmpeg turns them into
+    ``spec.fps`` video with a slow pan, so encoding costs minutes, not hours, for 20-40 minutes.
+
+    Needs the ``ffmpeg`` program (Debian's, with libx264/libx265). Constant frame rate only.
+    """
+    path = Path(path).resolve()  # the concat list names stills by absolute path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    width, height = spec.size
+    padded = replace(spec, size=(width + 2 * PAN, height + 2 * PAN))  # the crop pans over it
+    renderer = _Renderer(padded)
+    with tempfile.TemporaryDirectory(prefix="scene-stills-", dir=path.parent) as folder:
+        lines = []
+        for index, (start, end) in enumerate(_shots(spec)):
+            still = Path(folder) / f"{index:05d}.png"
+            cv2.imwrite(str(still), renderer.frame((start + end) / 2), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            lines += [f"file '{still}'", f"duration {end - start:.6f}"]
+        lines.append(lines[-2])  # the concat demuxer ignores the last entry's duration
+        listing = Path(folder) / "shots.txt"
+        listing.write_text("\n".join(lines) + "\n")
+        pan = f"crop={width}:{height}:x='{PAN}+{PAN}*sin(2*PI*t/17)':y='{PAN}+{PAN}*cos(2*PI*t/23)'"
+        command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+                   "-f", "concat", "-safe", "0", "-i", str(listing),
+                   "-vf", f"format=yuv420p,fps={spec.fps},{pan}", "-t", f"{spec.duration:.3f}",
+                   *encoding.args(), "-threads", str(threads), "-an", "-movflags", "+faststart", str(path)]
+        subprocess.run(command, check=True)
+    return path
+
+
+def _shots(spec: SceneSpec) -> list[tuple[float, float]]:
+    """Stretches of the scene during which the picture (who is on screen, which photo) is fixed."""
+    cuts = {0.0, spec.duration}
+    for a in spec.appearances:
+        start, end = a.start, min(a.end, spec.duration)
+        cuts |= {start, end} | {start + k * spec.shot_seconds
+                                for k in range(1, int((end - start) / spec.shot_seconds) + 1)}
+    edges = sorted(c for c in cuts if 0.0 <= c <= spec.duration)
+    return [(a, b) for a, b in zip(edges, edges[1:]) if b - a > 1e-6]
+
+
+def concat_videos(parts: Sequence[Path], path: Path) -> Path:
+    """Join encoded clips of the same size and encoding end to end without re-encoding (ffmpeg's
+    concat demuxer, stream copy): a long scene assembled from a few encoded segments."""
+    path = Path(path).resolve()
+    listing = path.with_suffix(".parts.txt")
+    listing.write_text("".join(f"file '{Path(p).resolve()}'\n" for p in parts))
+    try:
+        subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "concat",
+                        "-safe", "0", "-i", str(listing), "-c", "copy", "-movflags", "+faststart", str(path)],
+                       check=True)
+    finally:
+        listing.unlink(missing_ok=True)
+    return path

@@ -99,8 +99,11 @@ class Service(ABC):
         """``GroupResult.to_dict()`` for images given as (name, bytes or path); names label results."""
 
     @abstractmethod
-    def analyze(self, items: list[Item], progress: Progress | None = None) -> list[dict]:
-        """Per image: faces with unrounded detections and base64 float32 embeddings (cacheable)."""
+    def analyze(self, items: list[Item], progress: Progress | None = None, scene: bool = False) -> list[dict]:
+        """Per image: faces with unrounded detections and base64 float32 embeddings (cacheable).
+
+        ``scene``: the items are a scene's frames (``engine.scenes.analyze_frames``: the detector's
+        second passes only where a probe of the faceless frames finds faces)."""
 
     @abstractmethod
     def identify_analyzed(self, analyzed: list[dict]) -> dict:

@@ -98,12 +98,15 @@ class FaceDetector:
         self.feed_rgb_as_bgr = feed_rgb_as_bgr
         self.second_passes = second_passes
 
-    def detect(self, image_rgb: np.ndarray) -> list[DetectedFace]:
+    def detect(self, image_rgb: np.ndarray, search_faceless: bool = True) -> list[DetectedFace]:
         """All faces, best first; unusable ones carry a ``skipped`` reason.
 
         When the first pass finds no usable face, a big photo is searched again at (up to) its own
         size, then the photo is searched turned by ``ROTATIONS``: the first pass that finds a usable
-        face wins. Photos with a face (nearly all of them) cost one pass, as before.
+        face wins. Photos with a face (nearly all of them) cost one pass, as before. On a photo with
+        nobody in it those passes cost ~8 first passes, so a caller that sees many such images (a
+        scene's frames) may skip them per call (``search_faceless=False``) and decide itself where
+        they are worth it; tilted faces found are still levelled.
         """
         height, width = image_rgb.shape[:2]
         faces = self._gated(self._detect_on(image_rgb, self.canvas_size(height, width)))
@@ -112,6 +115,8 @@ class FaceDetector:
         if any(f.skipped is None for f in faces):
             return [self._levelled(image_rgb, f) if f.skipped is None and abs(f.roll) > LEVEL_ABOVE else f
                     for f in faces]
+        if not search_faceless:
+            return faces
         if max(height, width) > max(self.canvas_size(height, width)):
             larger = self._gated(self._detect_on(image_rgb, self.large_canvas(height, width)))
             if any(f.skipped is None for f in larger):

@@ -113,30 +113,36 @@ class Engine:
         return list(self.analyze_iter(sources, names, progress))
 
     def analyze_iter(self, sources: Iterable[ImageSource], names: Iterable[str] | None = None,
-                     progress: Callable[[int], None] | None = None) -> Iterator[ImageResult]:
-        """Streaming form of ``analyze`` for long jobs: results come out in input order."""
+                     progress: Callable[[int], None] | None = None,
+                     search_faceless: bool = True) -> Iterator[ImageResult]:
+        """Streaming form of ``analyze`` for long jobs: results come out in input order.
+
+        ``search_faceless=False`` skips the detector's second passes on images where the first
+        pass finds no face (``FaceDetector.detect``; scenes decide per frame, see ``engine.scenes``).
+        """
         labelled = zip(sources, names) if names is not None else ((s, _label(s)) for s in sources)
+        detect = functools.partial(self._detect_one, search_faceless=search_faceless)
         done = 0
-        detecting = self._submit_detection(labelled)
+        detecting = self._submit_detection(labelled, detect)
         while detecting:
             results = [future.result() for future in detecting]
             # The next chunk's decoding and detection is queued behind this chunk's embedding, so
             # a worker that finishes its share of the embedding early picks it up instead of idling.
             queued: list[list[Future]] = []
-            self._embed_results(results, then=functools.partial(self._queue_detection, labelled, queued))
-            detecting = queued[0] if queued else self._submit_detection(labelled)
+            self._embed_results(results, then=functools.partial(self._queue_detection, labelled, queued, detect))
+            detecting = queued[0] if queued else self._submit_detection(labelled, detect)
             for result in results:
                 done += 1
                 if progress:
                     progress(done)
                 yield result
 
-    def _queue_detection(self, labelled: Iterator, queued: list[list[Future]]) -> None:
-        queued.append(self._submit_detection(labelled))
+    def _queue_detection(self, labelled: Iterator, queued: list[list[Future]], detect: Callable) -> None:
+        queued.append(self._submit_detection(labelled, detect))
 
-    def _submit_detection(self, labelled: Iterator) -> list[Future]:
+    def _submit_detection(self, labelled: Iterator, detect: Callable) -> list[Future]:
         chunk = list(islice(labelled, CHUNK_IMAGES))
-        return [self._pool.submit(self._detect_one, *item) for item in chunk]
+        return [self._pool.submit(detect, *item) for item in chunk]
 
     def embed_crops(self, crops: list[np.ndarray], then: Callable[[], object] | None = None
                     ) -> dict[str, np.ndarray]:
@@ -176,7 +182,7 @@ class Engine:
         share = -(-len(crops) // self.threads) if crops else 0
         return [crops[i:i + share] for i in range(0, len(crops), share)] if share else []
 
-    def _detect_one(self, source: ImageSource, name: str) -> ImageResult:
+    def _detect_one(self, source: ImageSource, name: str, search_faceless: bool = True) -> ImageResult:
         result = ImageResult(source=name)
         try:
             rgb = source if isinstance(source, np.ndarray) else load_rgb(source, self.max_side)
@@ -185,7 +191,7 @@ class Engine:
             return result
         result.size = (int(rgb.shape[1]), int(rgb.shape[0]))
         try:
-            detections = self.detector.detect(rgb)
+            detections = self.detector.detect(rgb, search_faceless)
         except UnusableImageError as exc:
             result.error = str(exc)
             return result

@@ -13,17 +13,23 @@ a player, seeking to a range's start thus lands just before the first frame they
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from stash_sense.engine.identify import GroupResult, Identifier
 from stash_sense.engine.persons import Person, QueryFace
+from stash_sense.engine.pipeline import Engine, ImageResult
 from stash_sense.engine.timeline import GAP_TOLERANCE, time_ranges  # noqa: F401 (re-exported)
 from stash_sense.engine.video import DEFAULT_FRAMES, DEFAULT_MAX_SIDE, Frame, Sampling, VideoSource, sample_frames
 
 SCREENSHOT = "screenshot"
+# Second detector passes on faceless frames: first on one in PROBE_EVERY of them (at least
+# PROBE_MIN), on the rest only when that sample found a face (see analyze_frames).
+PROBE_EVERY = 4
+PROBE_MIN = 3
 
 
 @dataclass
@@ -38,6 +44,9 @@ class SceneResult:
     sampling: Sampling
     group: GroupResult
     persons: list[ScenePerson]  # same order as group.persons
+    # wall seconds of "sampling" (seek + decode) and "inference" (detection, embedding, matching), and
+    # the CPU seconds of this process meanwhile ("..._cpu": every thread, other work included)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def identified(self) -> list[ScenePerson]:
@@ -71,8 +80,10 @@ def identify_scene(identifier: Identifier, video: VideoSource, frames: int = DEF
     the video cannot be sampled at all; a few undecodable frames are only listed in
     ``sampling.failed``.
     """
+    started, started_cpu = time.perf_counter(), time.process_time()
     sampling = sample_frames(video, frames, headers=headers, max_side=max_side, workers=identifier.engine.threads,
                              duration=duration)
+    sampled, sampled_cpu = time.perf_counter(), time.process_time()
     by_name: dict[str, Frame] = {}
     for frame in sampling.frames:
         by_name.setdefault(frame_name(frame.time), frame)  # names are unique, so images too
@@ -81,13 +92,58 @@ def identify_scene(identifier: Identifier, video: VideoSource, frames: int = DEF
     if screenshot:
         sources.append(screenshot)
         names.append(SCREENSHOT)
-    group = identifier.identify(sources, names=names, progress=progress)
+    group = identifier.identify_results(analyze_frames(identifier.engine, sources, names, progress))
     del sources
     sampling.frames = [_without_pixels(f) for f in sampling.frames]  # 60 frames of pixels: let go early
     samples = [f.time for f in by_name.values()]
     persons = [ScenePerson(p, time_ranges(samples, _times(p, by_name), sampling.info.duration),
                            _best_face(p, by_name)) for p in group.persons]
-    return SceneResult(sampling, group, persons)
+    seconds = {"sampling": round(sampled - started, 3), "inference": round(time.perf_counter() - sampled, 3),
+               "sampling_cpu": round(sampled_cpu - started_cpu, 3),
+               "inference_cpu": round(time.process_time() - sampled_cpu, 3)}
+    return SceneResult(sampling, group, persons, seconds)
+
+
+def analyze_frames(engine: Engine, sources: list, names: list[str],
+                   progress: Callable[[int], None] | None = None) -> list[ImageResult]:
+    """Detection and embedding of a scene's frames, with the detector's second passes (own-size
+    canvas, turned photo) only where they can pay.
+
+    Those passes run when a first pass finds no face and cost ~8 first passes, so the stretches
+    of a scene with nobody on screen (intros, credits, close-ups of anything else) would cost
+    more than the frames with people. Frames are analysed with the first pass only; then a spread
+    sample of the faceless ones (one in ``PROBE_EVERY``, at least ``PROBE_MIN``) gets the second
+    passes, and only when that sample finds a face (the scene has faces the first pass misses:
+    small, tilted) do the other faceless frames get them too.
+    """
+    results = list(engine.analyze_iter(sources, names=names, progress=progress, search_faceless=False))
+    if not engine.detector.second_passes:
+        return results
+    faceless = [i for i, r in enumerate(results) if r.error is None and not r.usable_faces]
+    probe = set(spread(faceless, max(PROBE_MIN, -(-len(faceless) // PROBE_EVERY))))
+    probe |= {i for i in faceless if names[i] == SCREENSHOT}  # a photo: always looked at fully
+    if _second_look(engine, results, sources, names, sorted(probe)):
+        _second_look(engine, results, sources, names, [i for i in faceless if i not in probe])
+    return results
+
+
+def spread(items: list[int], count: int) -> list[int]:
+    """``count`` of the items evenly spread over the list (all of them when there are fewer)."""
+    if len(items) <= count:
+        return list(items)
+    return [items[round(k * (len(items) - 1) / (count - 1))] for k in range(count)] if count > 1 else items[:1]
+
+
+def _second_look(engine: Engine, results: list[ImageResult], sources: list, names: list[str],
+                 indices: list[int]) -> bool:
+    """Analyse these images again with the second passes; True when any of them now has a face."""
+    if not indices:
+        return False
+    again = list(engine.analyze_iter([sources[i] for i in indices], names=[names[i] for i in indices],
+                                     search_faceless=True))
+    for index, result in zip(indices, again):
+        results[index] = result
+    return any(r.usable_faces for r in again)
 
 
 def frame_name(time: float) -> str:

@@ -100,7 +100,7 @@ def _analyse_here(service: Any, source: str, headers: dict | None, frames: int, 
     items = [(name, _png(cv2, f.image)) for name, f in by_name.items()]
     if screenshot:
         items.append((SCREENSHOT, screenshot))
-    analysed = service.analyze(items)
+    analysed = service.analyze(items, scene=True)
     results = [{**r, "image": name} for (name, _), r in zip(items, analysed)]
     return results, [f.time for f in by_name.values()], sampling.info.to_dict(), list(sampling.failed)
 

@@ -13,6 +13,7 @@ import time
 from stash_sense.contracts import Progress
 from stash_sense.engine.identify import Identifier
 from stash_sense.engine.pipeline import Engine
+from stash_sense.engine.scenes import analyze_frames
 from stash_sense.service.codec import image_from_dict, image_to_dict
 from stash_sense.service.databases import open_databases
 from stash_sense.service.versions import database_fingerprint
@@ -53,8 +54,11 @@ class Backend:
         result = identifier.identify([source for _, source in items], names=names, progress=progress)
         return to_plain(result.to_dict())
 
-    def analyze(self, items: list[tuple[str, bytes | str]], progress: Progress | None = None) -> list[dict]:
-        results = self.engine.analyze([s for _, s in items], names=[n for n, _ in items], progress=progress)
+    def analyze(self, items: list[tuple[str, bytes | str]], progress: Progress | None = None,
+                scene: bool = False) -> list[dict]:
+        sources, names = [s for _, s in items], [n for n, _ in items]
+        results = analyze_frames(self.engine, sources, names, progress) if scene else \
+            self.engine.analyze(sources, names=names, progress=progress)
         return to_plain([image_to_dict(r) for r in results])
 
     def identify_analyzed(self, analyzed: list[dict]) -> dict:

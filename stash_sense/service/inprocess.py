@@ -29,8 +29,8 @@ class InProcessService(Service):
     def identify(self, items: list[Item], progress: Progress | None = None) -> dict:
         return _guard(lambda: self.backend.identify(_as_sent(items), progress))
 
-    def analyze(self, items: list[Item], progress: Progress | None = None) -> list[dict]:
-        return _guard(lambda: self.backend.analyze(_as_sent(items), progress))
+    def analyze(self, items: list[Item], progress: Progress | None = None, scene: bool = False) -> list[dict]:
+        return _guard(lambda: self.backend.analyze(_as_sent(items), progress, scene))
 
     def identify_analyzed(self, analyzed: list[dict]) -> dict:
         return _guard(lambda: self.backend.identify_analyzed(analyzed))

@@ -50,8 +50,8 @@ class LazyService(Service):
     def identify(self, items: list[Item], progress: Progress | None = None) -> dict:
         return self._started().identify(items, progress)
 
-    def analyze(self, items: list[Item], progress: Progress | None = None) -> list[dict]:
-        return self._started().analyze(items, progress)
+    def analyze(self, items: list[Item], progress: Progress | None = None, scene: bool = False) -> list[dict]:
+        return self._started().analyze(items, progress, scene)
 
     def identify_analyzed(self, analyzed: list[dict]) -> dict:
         return self._started().identify_analyzed(analyzed)

@@ -92,9 +92,10 @@ class RemoteService(Service):
         return self._call({"op": "identify", "items": refs, "progress": progress is not None, "crops": True},
                           blobs, progress)
 
-    def analyze(self, items: list[Item], progress: Progress | None = None) -> list[dict]:
+    def analyze(self, items: list[Item], progress: Progress | None = None, scene: bool = False) -> list[dict]:
         refs, blobs = self._as_bytes(items)
-        return self._call({"op": "analyze", "items": refs, "progress": progress is not None}, blobs, progress)
+        return self._call({"op": "analyze", "items": refs, "progress": progress is not None, "scene": scene},
+                          blobs, progress)
 
     def identify_analyzed(self, analyzed: list[dict]) -> dict:
         return self._call({"op": "identify_analyzed", "analyzed": analyzed}, [], None)

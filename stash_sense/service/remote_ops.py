@@ -36,7 +36,7 @@ def analyze_video(backend: Backend, request: dict, screenshot: bytes | None) -> 
     items: list[tuple[str, bytes | str]] = [(name, _png(cv2, f.image)) for name, f in by_name.items()]
     if screenshot:
         items.append((SCREENSHOT, screenshot))
-    analysed = backend.analyze(items)
+    analysed = backend.analyze(items, scene=True)
     return {"results": [{**r, "image": name} for (name, _), r in zip(items, analysed)],
             "times": [f.time for f in by_name.values()], "video": sampling.info.to_dict(),
             "failed": list(sampling.failed)}

@@ -196,7 +196,7 @@ class RemoteServer:
             group = self.backend.identify(items, progress)
             return remote_ops.add_crops(group, items) if header.get("crops") else group
         if op == "analyze":
-            return self.backend.analyze(join_items(header["items"], blobs), progress)
+            return self.backend.analyze(join_items(header["items"], blobs), progress, bool(header.get("scene")))
         if op == "identify_analyzed":
             return self.backend.identify_analyzed(header["analyzed"])
         if op == "analyze_video":

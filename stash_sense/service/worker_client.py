@@ -40,10 +40,10 @@ class WorkerClient(Service):
         return self._call({"op": "identify", "items": refs, "progress": progress is not None}, blobs, progress,
                           lambda service: service.identify(items, progress))
 
-    def analyze(self, items: list[Item], progress: Progress | None = None) -> list[dict]:
+    def analyze(self, items: list[Item], progress: Progress | None = None, scene: bool = False) -> list[dict]:
         refs, blobs = split_items(items)
-        return self._call({"op": "analyze", "items": refs, "progress": progress is not None}, blobs, progress,
-                          lambda service: service.analyze(items, progress))
+        return self._call({"op": "analyze", "items": refs, "progress": progress is not None, "scene": scene},
+                          blobs, progress, lambda service: service.analyze(items, progress, scene))
 
     def identify_analyzed(self, analyzed: list[dict]) -> dict:
         return self._call({"op": "identify_analyzed", "analyzed": analyzed}, [], None,

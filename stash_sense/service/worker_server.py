@@ -134,7 +134,7 @@ class Server:
         if op == "identify":
             return self.backend.identify(join_items(header["items"], blobs), progress)
         if op == "analyze":
-            return self.backend.analyze(join_items(header["items"], blobs), progress)
+            return self.backend.analyze(join_items(header["items"], blobs), progress, bool(header.get("scene")))
         if op == "identify_analyzed":
             return self.backend.identify_analyzed(header["analyzed"])
         return {**self.backend.info(), **self.ping(), "idle_timeout": self.idle_timeout}
