@@ -32,6 +32,20 @@ def two_embedder_pack():
 
 # --- what every speed figure records ---------------------------------------------------------------
 
+# The head of a child process that measures its own memory: ``status_mb("VmHWM")`` is its peak (not
+# ``ru_maxrss``, which keeps the parent's peak across exec), ``rss()`` its resident size now.
+CHILD_MEMORY_PROBE = r"""
+import json, os, sys, time
+from pathlib import Path
+from stash_sense.engine import Engine
+from stash_sense.engine.packs import load_pack_file
+def status_mb(key):
+    line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(key + ":"))
+    return int(line.split()[1]) / 1024
+def rss():
+    return status_mb("VmRSS")
+"""
+
 PROD_PACK = "stash-sense-v1-replica"  # bench/replicas.py: the production pack's layers, random weights
 BUSY_LOAD = 1.0  # a 1-minute load average from here on means other work shared the cores
 

@@ -50,15 +50,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
+from bench.bulk_bench import REFERENCE_IMAGES, enrolled_library
 from bench.common import LFW, QUICK_RESULTS, REPO, RESULTS
 from bench.common import TEST_PACK as PACK
 
 IMAGES_PER_GALLERY = 2
 PERSONS = 120  # reference identities (the same for every size: identification costs the same)
-REFERENCE_IMAGES = 4
 POOL = 8  # gallery images per person (past the reference ones): the source images analysed once
 STRANGER_EVERY = 10
 STRANGERS = 100
@@ -84,14 +83,7 @@ def _people() -> tuple[list[tuple[str, list[Path]]], list[Path]]:
 def build_library(galleries: int, folder: Path) -> dict:
     """Seed input, truth, reference images and records (the shape ``bench.bulk_bench`` seeds from)."""
     known, strangers = _people()
-    lib: dict = {"galleries": [], "performers": [], "truth": {}, "reference": {}, "records": {}, "sources": {}}
-    for name, images in known:
-        stash_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"stash-sense-bench/{name}"))
-        uid = f"stashdb.org:{stash_id}"
-        lib["reference"][uid] = images[:REFERENCE_IMAGES]
-        lib["records"][uid] = {"name": name.replace("_", " "),
-                               "stash_ids": [{"endpoint": "stashdb.org", "stash_id": stash_id}]}
-        lib["performers"].append({"name": name.replace("_", " "), "stash_ids": [stash_id], "local": True})
+    lib = enrolled_library(known, local=lambda: True) | {"sources": {}}
     folder.mkdir(parents=True, exist_ok=True)
     folder = folder.resolve()  # the demo Stash records resolved paths
     for index in range(galleries):

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import LFW, PHOTOS, REPO, RESULTS, TEST_PACK
+from bench.common import CHILD_MEMORY_PROBE, LFW, PHOTOS, REPO, RESULTS, TEST_PACK
 from bench.replicas import REPLICA_NOTE, build, replica_pack
 from stash_sense.engine import Engine, load_rgb
 
@@ -97,16 +97,7 @@ def compute_bound(images: list[np.ndarray], pack) -> float:
 
 # One engine run in a process of its own; argv: pack (name or pack file), photos, thumbnails. Only
 # the engine API that every version has, so a baseline checkout runs it too.
-CHILD = r"""
-import json, os, sys, time
-from pathlib import Path
-from stash_sense.engine import Engine
-from stash_sense.engine.packs import load_pack_file
-def status_mb(key):  # VmHWM, not ru_maxrss: that keeps the parent's peak across exec
-    line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(key + ":"))
-    return int(line.split()[1]) / 1024
-def rss():
-    return status_mb("VmRSS")
+CHILD = CHILD_MEMORY_PROBE + r"""
 pack, photos, thumbs = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 engine = Engine(load_pack_file(Path(pack)) if pack.endswith(".json") else pack, threads=2)
 out = {"rss_loaded_mb": round(rss(), 1)}

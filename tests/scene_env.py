@@ -12,11 +12,22 @@ from pathlib import Path
 from bench.scene_videos import Appearance, SceneSpec, range_iou, write_scene
 from devtools.demo.scenario import lfw_dir
 from devtools.demo.seed import seed
+from stash_sense.engine.builder import build_database
+from stash_sense.engine.database import load_database
+from stash_sense.engine.identify import Identifier
 
-__all__ = ["BLAIR", "POWELL", "TRUTH", "range_iou", "seed_scenes", "two_people_video", "webm_two_people_video"]
+__all__ = ["BLAIR", "POWELL", "TRUTH", "lfw_identifier", "range_iou", "seed_scenes", "two_people_video",
+           "webm_two_people_video"]
 
 BLAIR, POWELL = "Tony Blair", "Colin Powell"
 TRUTH = {BLAIR: [(0.0, 4.0)], POWELL: [(3.0, 8.0)]}  # seconds on screen in the 10 s video
+
+
+def lfw_identifier(engine, names: list[str], folder: Path) -> Identifier:
+    """An identifier over a local database of photos 0-2 of each LFW identity (scene videos use later ones)."""
+    identities = {f"local:{name}": sorted((lfw_dir() / name).glob("*.jpg"))[:3] for name in names}
+    build_database(engine, identities, {}, folder)
+    return Identifier(engine, [load_database(folder, engine.pack)])
 
 
 def _photos(folder: str) -> list[Path]:

@@ -57,6 +57,19 @@ GALLERIES: list[tuple[str, dict[str, int], bool, list[str]]] = [
     ("Stranger only", {STRANGER: 3}, False, []),
 ]
 
+# People in no database who recur over several galleries, beside known ones: the library's own
+# faces (recurring unknown people, "find this performer everywhere").
+UNKNOWN_RECURRING = {"Silvio_Berlusconi", "Junichiro_Koizumi", "Vladimir_Putin"}
+RECURRING_GALLERIES: list[tuple[str, dict[str, int], bool, list[str]]] = [
+    ("Berlusconi one", {"Silvio_Berlusconi": 3}, False, []),
+    ("Berlusconi and Koizumi", {"Silvio_Berlusconi": 2, "Junichiro_Koizumi": 2}, False, []),
+    ("Koizumi two", {"Junichiro_Koizumi": 3}, False, []),
+    ("Putin one", {"Vladimir_Putin": 3}, False, []),
+    ("Putin and Berlusconi", {"Vladimir_Putin": 2, "Silvio_Berlusconi": 2}, False, []),
+    ("Blair again", {"Tony_Blair": 3}, False, []),
+    ("Blair and Powell", {"Tony_Blair": 2, "Colin_Powell": 2}, False, []),
+]
+
 
 def _images(folder: str) -> list[Path]:
     found = sorted((lfw_dir() / folder).glob("*.jpg"))

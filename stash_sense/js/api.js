@@ -216,6 +216,14 @@
       });
   };
 
+  // Undo one journalled run, then let Stash's pages show the change.
+  S.undoRun = function (runId) {
+    return S.runOperation({ mode: "undo_run", run_id: runId }).then(function (out) {
+      S.refreshStash();
+      return out;
+    });
+  };
+
   // Let Stash's own pages (Apollo cache) show what we changed.
   S.refreshStash = function () {
     try {

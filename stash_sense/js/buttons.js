@@ -16,7 +16,6 @@
   if (S.SCENES) PAGES.push({ type: "scene", re: /\/scenes\/(\d+)(?:\/|$)/, toolbar: ".scene-toolbar-group:last-child" });
 
   var current = null; // {type, id, page}
-  var observer = null;
 
   // {type, id, page} for a pathname under the base path, or null on other pages.
   function pageTarget(pathname) {
@@ -83,21 +82,11 @@
   }
 
   // the toolbar renders after its data loads, and re-renders can drop our button
-  function watchToolbar() {
-    if (observer || !window.MutationObserver) return;
-    var pending = false;
-    observer = new MutationObserver(function () {
-      if (pending) return;
-      pending = true;
-      setTimeout(function () {
-        pending = false;
-        var btn = document.getElementById("stash-sense-identify");
-        var group = current && document.querySelector(current.page.toolbar);
-        if (current && (!btn || !group || btn.parentNode !== group)) inject();
-      }, 30);
-    });
-    observer.observe(document.body, { childList: true, subtree: true });
-  }
+  var watcher = S.domWatcher(function () {
+    var btn = document.getElementById("stash-sense-identify");
+    var group = current && document.querySelector(current.page.toolbar);
+    if (current && (!btn || !group || btn.parentNode !== group)) inject();
+  });
 
   S.onLocation = function (pathname) {
     var t = pageTarget(pathname || location.pathname);
@@ -105,15 +94,12 @@
     var old = document.getElementById("stash-sense-identify");
     if (!t) {
       if (old && old.parentNode) old.parentNode.removeChild(old);
-      if (observer) {
-        observer.disconnect();
-        observer = null;
-      }
+      watcher.stop();
       return;
     }
     if (old && old.getAttribute("data-target-type") !== t.type && old.parentNode) old.parentNode.removeChild(old);
     inject();
-    watchToolbar();
+    watcher.start();
   };
 
   S.store.subscribe(function () {

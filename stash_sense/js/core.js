@@ -94,6 +94,31 @@
     return Array.prototype.filter.call(arguments, Boolean).join(" ");
   };
 
+  // Stash renders a page's parts after their data loads, and its re-renders can drop what we
+  // injected: `check` runs (debounced) after DOM changes until `stop`.
+  S.domWatcher = function (check) {
+    var observer = null;
+    return {
+      start: function () {
+        if (observer || !window.MutationObserver) return;
+        var pending = false;
+        observer = new MutationObserver(function () {
+          if (pending) return;
+          pending = true;
+          setTimeout(function () {
+            pending = false;
+            check();
+          }, 30);
+        });
+        observer.observe(document.body, { childList: true, subtree: true });
+      },
+      stop: function () {
+        if (observer) observer.disconnect();
+        observer = null;
+      },
+    };
+  };
+
   S.plural = function (n, one, many) {
     return n + " " + (n === 1 ? one : many || one + "s");
   };

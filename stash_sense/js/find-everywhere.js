@@ -18,7 +18,7 @@
   var MAX_THUMBS = 4;
 
   var performerId = null;
-  var observer = null;
+  var watcher = S.domWatcher(inject);
   var root = null;
   var openModal = null; // set by the mounted modal
   var pendingId = null; // the performer to show once the modal has mounted
@@ -49,32 +49,17 @@
     row.insertBefore(btn, del || null);
   }
 
-  function watch() {
-    if (observer || !window.MutationObserver) return;
-    var pending = false;
-    observer = new MutationObserver(function () {
-      if (pending) return;
-      pending = true;
-      setTimeout(function () {
-        pending = false;
-        inject();
-      }, 30);
-    });
-    observer.observe(document.body, { childList: true, subtree: true });
-  }
-
   S.onPerformerLocation = function (pathname) {
     var m = S.routePath(pathname || location.pathname).match(PERFORMER_RE);
     performerId = m ? m[1] : null;
     var old = document.getElementById(BUTTON_ID);
     if (old && (!m || old.getAttribute("data-performer-id") !== performerId)) old.parentNode.removeChild(old);
     if (!m) {
-      if (observer) observer.disconnect();
-      observer = null;
+      watcher.stop();
       return;
     }
     inject();
-    watch();
+    watcher.start();
   };
 
   function show(id) {
@@ -162,9 +147,8 @@
     function undo() {
       var u = state.undo;
       patch({ busy: true });
-      S.runOperation({ mode: "undo_run", run_id: u.run_id })
+      S.undoRun(u.run_id)
         .then(function () {
-          S.refreshStash();
           return load(state.performerId, { busy: false, undo: null, message: "Undone: removed again from " + S.plural(u.n, "item") + "." });
         })
         .catch(function (e) { patch({ busy: false, message: "Undo failed: " + e.message }); });

@@ -228,10 +228,9 @@
         return;
       }
       patch({ busy: true });
-      S.runOperation({ mode: "undo_run", run_id: last.run_id })
+      S.undoRun(last.run_id)
         .then(function () {
           patch({ busy: false });
-          S.refreshStash();
           return load(stateRef.current.page, "Undid: " + last.decision + " " + last.name);
         })
         .catch(function (e) {

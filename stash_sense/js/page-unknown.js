@@ -181,9 +181,8 @@
     function undo() {
       var u = state.undo;
       patch({ busy: true });
-      S.runOperation({ mode: "undo_run", run_id: u.run_id })
+      S.undoRun(u.run_id)
         .then(function () {
-          S.refreshStash();
           return load({ busy: false, undo: null, message: "Undone: " + u.who + " removed again, and the faces left the local database." });
         })
         .catch(function (e) { patch({ busy: false, message: "Undo failed: " + e.message }); });

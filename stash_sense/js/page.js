@@ -94,11 +94,10 @@
     function confirm() {
       var run = pv[0].run;
       pv[1](Object.assign({}, pv[0], { busy: true }));
-      S.runOperation({ mode: "undo_run", run_id: run.id })
+      S.undoRun(run.id)
         .then(function () {
           pv[1](null);
           msg[1]("Run " + run.id + " undone");
-          S.refreshStash();
           r[1]();
         })
         .catch(function (e) { pv[1](Object.assign({}, pv[0], { busy: false, error: e })); });

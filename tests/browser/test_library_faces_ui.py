@@ -22,15 +22,7 @@ from test_browser_ui import MIN_CONTRAST, UI, serve_ui
 
 from devtools.demo import scenario as demo
 
-EXTRA = [
-    ("Berlusconi one", {"Silvio_Berlusconi": 3}, False, []),
-    ("Berlusconi and Koizumi", {"Silvio_Berlusconi": 2, "Junichiro_Koizumi": 2}, False, []),
-    ("Koizumi two", {"Junichiro_Koizumi": 3}, False, []),
-    ("Putin one", {"Vladimir_Putin": 3}, False, []),
-    ("Putin and Berlusconi", {"Vladimir_Putin": 2, "Silvio_Berlusconi": 2}, False, []),
-    ("Blair again", {"Tony_Blair": 3}, False, []),
-    ("Blair and Powell", {"Tony_Blair": 2, "Colin_Powell": 2}, False, []),
-]
+EXTRA = demo.RECURRING_GALLERIES
 BERLUSCONI = ["Berlusconi one", "Berlusconi and Koizumi", "Putin and Berlusconi"]
 KOIZUMI = ["Berlusconi and Koizumi", "Koizumi two"]
 PUTIN = ["Putin one", "Putin and Berlusconi"]

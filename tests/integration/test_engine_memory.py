@@ -17,20 +17,11 @@ import sys
 import onnx
 import pytest
 
-from bench.common import LFW, SHARED
+from bench.common import CHILD_MEMORY_PROBE, LFW, SHARED
 from bench.replicas import arcface
 from stash_sense.engine import embedder, onnx_session
 
-CHILD = r"""
-import json, os, sys
-from pathlib import Path
-from stash_sense.engine import Engine
-from stash_sense.engine.packs import load_pack_file
-def status_mb(key):  # VmHWM, not ru_maxrss: that keeps the parent's peak across exec
-    line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(key + ":"))
-    return int(line.split()[1]) / 1024
-def rss():
-    return status_mb("VmRSS")
+CHILD = CHILD_MEMORY_PROBE + r"""
 engine = Engine(load_pack_file(Path(sys.argv[1])), threads=2)
 loaded = rss()
 faces = sum(len(r.usable_faces) for r in engine.analyze(json.loads(sys.argv[2])))

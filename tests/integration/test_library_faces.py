@@ -18,16 +18,8 @@ from scene_env import seed_scenes, two_people_video
 from devtools.demo import scenario as demo
 from devtools.demo.server import DemoStash
 
-UNKNOWN = {"Silvio_Berlusconi", "Junichiro_Koizumi", "Vladimir_Putin"}
-EXTRA = [
-    ("Berlusconi one", {"Silvio_Berlusconi": 3}, False, []),
-    ("Berlusconi and Koizumi", {"Silvio_Berlusconi": 2, "Junichiro_Koizumi": 2}, False, []),
-    ("Koizumi two", {"Junichiro_Koizumi": 3}, False, []),
-    ("Putin one", {"Vladimir_Putin": 3}, False, []),
-    ("Putin and Berlusconi", {"Vladimir_Putin": 2, "Silvio_Berlusconi": 2}, False, []),
-    ("Blair again", {"Tony_Blair": 3}, False, []),
-    ("Blair and Powell", {"Tony_Blair": 2, "Colin_Powell": 2}, False, []),
-]
+UNKNOWN = demo.UNKNOWN_RECURRING
+EXTRA = demo.RECURRING_GALLERIES
 API_KEY = "library-test-key"  # the command line signs in like a script: with an API key
 BLAIR_GALLERIES = {"Blair solo", "Blair again", "Blair and Powell"}
 

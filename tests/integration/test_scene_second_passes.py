@@ -13,12 +13,10 @@ import shutil
 
 import pytest
 from conftest import LFW
+from scene_env import lfw_identifier
 
 from bench.scene_videos import Appearance, Encoding, SceneSpec, encode_scene, range_iou, write_scene
-from stash_sense.engine.builder import build_database
-from stash_sense.engine.database import load_database
 from stash_sense.engine.detector import ROTATIONS
-from stash_sense.engine.identify import Identifier
 from stash_sense.engine.scenes import PROBE_EVERY, PROBE_MIN, identify_scene
 from stash_sense.engine.video import probe, read_frames
 
@@ -34,10 +32,7 @@ def photos(name: str) -> list:
 @pytest.fixture(scope="module")
 def identifier(engine, tmp_path_factory):
     """Database from photos 0-2 of A and B (the videos use photos 4-7) and of the distractors."""
-    identities = {f"local:{name}": photos(name)[:3] for name in [A, B, *DISTRACTORS]}
-    folder = tmp_path_factory.mktemp("scene-passes") / "db"
-    build_database(engine, identities, {}, folder)
-    return Identifier(engine, [load_database(folder, engine.pack)])
+    return lfw_identifier(engine, [A, B, *DISTRACTORS], tmp_path_factory.mktemp("scene-passes") / "db")
 
 
 def turned_passes(engine, monkeypatch) -> list[float]:

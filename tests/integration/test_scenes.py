@@ -14,12 +14,10 @@ import cv2
 import numpy as np
 import pytest
 from conftest import LFW
+from scene_env import lfw_identifier
 from werkzeug import Response
 
 from bench.scene_videos import Appearance, SceneSpec, range_iou, render_frame, write_scene
-from stash_sense.engine.builder import build_database
-from stash_sense.engine.database import load_database
-from stash_sense.engine.identify import Identifier
 from stash_sense.engine.scenes import SCREENSHOT, identify_scene, time_ranges
 from stash_sense.engine.video import VideoError, capture_options, display_name, sample_frames, sample_times
 
@@ -44,10 +42,7 @@ def two_people(**overrides) -> SceneSpec:
 @pytest.fixture(scope="module")
 def identifier(engine, tmp_path_factory):
     """Database from photos 0-2 of A and B (the videos use photos 4-7) and of the distractors."""
-    identities = {f"local:{name}": photos(name)[:3] for name in [A, B, *DISTRACTORS]}
-    folder = tmp_path_factory.mktemp("scenes") / "db"
-    build_database(engine, identities, {}, folder)
-    return Identifier(engine, [load_database(folder, engine.pack)])
+    return lfw_identifier(engine, [A, B, *DISTRACTORS], tmp_path_factory.mktemp("scenes") / "db")
 
 
 @pytest.fixture(scope="module")
