@@ -18,7 +18,7 @@ For each (ascending) target:
 The reported time is the frame's own presentation time (relative to the stream's start, as
 OpenCV reports it): right in VFR files too. Rotation is the display rotation that the OpenCV
 probe read (``VideoInfo.rotation``), applied as OpenCV applies it; frames are downscaled as
-``video.py`` does. URL sources get the same request headers and timeouts.
+``video.py`` does (same size, swscale's filter). URL sources get the same request headers and timeouts.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from stash_sense.engine.video import (
     Frame,
     VideoInfo,
     VideoSource,
-    downscale,
 )
 
 log = logging.getLogger(__name__)
@@ -97,18 +96,27 @@ class _Reader:
             frames, misses = [], []
             for target in times:
                 picked = run.pick(target, self.window)
-                image = run.decode(picked) if picked is not None else None
-                if image is None:
+                decoded = run.decode(picked) if picked is not None else None
+                if decoded is None:
                     misses.append(target)
                     continue
-                frames.append(self._frame(image, run.last_time, target))
+                frames.append(self._frame(decoded, run.last_time, target))
             return KeyframeRead(frames, misses)
 
-    def _frame(self, rgb: np.ndarray, time: float, target: float) -> Frame:
+    def _frame(self, decoded: av.VideoFrame, time: float, target: float) -> Frame:
+        """RGB, downscaled in the same pass as the colour conversion (swscale's bilinear filter,
+        widened to the ratio so it does not alias: 4 ms at 1080p where OpenCV's INTER_AREA takes
+        12), then turned upright (rotation does not change the longest side, so the scale holds)."""
+        longest, scale = max(decoded.width, decoded.height), 1.0
+        if self.max_side and longest > self.max_side:
+            scale = self.max_side / longest
+            decoded = decoded.reformat(width=max(1, round(decoded.width * scale)),
+                                       height=max(1, round(decoded.height * scale)),
+                                       format="rgb24", interpolation="BILINEAR")
+        rgb: np.ndarray = decoded.to_ndarray(format="rgb24")
         if self.info.rotation in _ROTATE:
             rgb = cv2.rotate(rgb, _ROTATE[self.info.rotation])
-        small, scale = downscale(rgb, self.max_side)
-        return Frame(time, target, np.ascontiguousarray(small), scale)
+        return Frame(time, target, np.ascontiguousarray(rgb), scale)
 
 
 class _Run:
@@ -147,8 +155,8 @@ class _Run:
                 break
         return found
 
-    def decode(self, packet: av.Packet) -> np.ndarray | None:
-        """The keyframe as RGB: decoded alone, then drained (no waiting for the B-frame delay,
+    def decode(self, packet: av.Packet) -> av.VideoFrame | None:
+        """The keyframe: decoded alone, then drained (no waiting for the B-frame delay,
         which would decode packets up to the next keyframe); the next flush resets the decoder."""
         codec = self.stream.codec_context
         codec.flush_buffers()
@@ -156,7 +164,7 @@ class _Run:
         if not frames or frames[0].pts is None:
             return None
         self.last_pts, self.last_time = frames[0].pts, self.seconds(frames[0].pts)
-        return frames[0].to_ndarray(format="rgb24")
+        return frames[0]
 
     def _pts(self, seconds: float) -> int:
         return int(max(0.0, seconds) / self.base) + self.start

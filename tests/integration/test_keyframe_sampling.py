@@ -75,14 +75,16 @@ def assert_keyframes_near_targets(sampling, keys: list[float]) -> None:
         assert abs(frame.time - nearest) < 1e-3 or frame.time > nearest  # nearest, or the next after a taken one
 
 
-def assert_same_picture(sampling, path) -> None:
-    """Each frame is the picture at its reported time, as OpenCV decodes it there."""
+def assert_same_picture(sampling, path, max_side: int = 1280, tolerance: float = 2.0) -> None:
+    """Each frame is the picture at its reported time, as OpenCV decodes (and scales) it there:
+    a mean difference of ``tolerance`` levels (colour conversion, scaling filter); another
+    picture differs by tens."""
     times = [f.time for f in sampling.frames]
-    reference, _ = read_frames(path, times, probe(path), snap=False, workers=1)
+    reference, _ = read_frames(path, times, probe(path), max_side=max_side, snap=False, workers=1)
     assert [round(f.time, 3) for f in reference] == [round(t, 3) for t in times]
     for got, want in zip(sampling.frames, reference):
-        assert got.image.shape == want.image.shape
-        assert np.abs(got.image.astype(int) - want.image.astype(int)).mean() < 2.0, got.time
+        assert got.image.shape == want.image.shape and got.scale == want.scale
+        assert np.abs(got.image.astype(int) - want.image.astype(int)).mean() < tolerance, got.time
 
 
 def test_long_scene_frames_are_the_keyframes_nearest_the_targets(clip):
@@ -90,6 +92,14 @@ def test_long_scene_frames_are_the_keyframes_nearest_the_targets(clip):
     sampling = sample_frames(clip, FRAMES)
     assert_keyframes_near_targets(sampling, keys)
     assert_same_picture(sampling, clip)
+
+
+def test_large_keyframes_are_downscaled_like_opencv_frames(clip):
+    """``max_side`` as for 4K: the same size and scale (face boxes map back to video pixels), and
+    the same picture up to the scaling filter (swscale's against OpenCV's INTER_AREA)."""
+    sampling = sample_frames(clip, FRAMES, max_side=320)
+    assert sampling.frames[0].image.shape == (180, 320, 3) and sampling.frames[0].scale == 0.5
+    assert_same_picture(sampling, clip, max_side=320, tolerance=4.0)
 
 
 def test_long_scene_from_keyframes_names_who_is_on_screen_when(identifier, clip):
