@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -347,7 +348,7 @@ def main() -> None:
                          "load_average_before": [round(x, 2) for x in load_before],
                          "load_average_after": [round(x, 2) for x in os.getloadavg()],
                          "python": platform.python_version(), "opencv": cv2.__version__,
-                         "onnxruntime": onnxruntime.__version__, "ffmpeg": ffmpeg_version()}
+                         "onnxruntime": onnxruntime.__version__, "ffmpeg": ffmpeg_version(), "av": av_version()}
     if args.merge and out_path.exists():
         report = merged(json.loads(out_path.read_text()), report)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -369,6 +370,14 @@ def _deep_update(old: dict, new: dict) -> dict:
         both = isinstance(value, dict) and isinstance(out.get(key), dict)
         out[key] = _deep_update(out[key], value) if both else value
     return out
+
+
+def av_version() -> str | None:
+    """PyAV's version: with it, long scenes are sampled from keyframes (engine/keyframes.py)."""
+    try:
+        return importlib.metadata.version("av")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def ffmpeg_version() -> str:

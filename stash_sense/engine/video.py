@@ -11,6 +11,11 @@ Why this shape:
   spacing to 17 frames after a keyframe (17 decodes), and a target inside the GOP already being
   decoded is reached by decoding forward. Long scenes (spacing > GOP) thus cost ~17 decodes per
   frame; short ones at most one decode of the stretch they span.
+- Long scenes (samples ``KEYFRAME_SPACING_S`` or more apart, so more than a default GOP): when
+  PyAV is installed, each target takes the keyframe nearest to it within half the spacing, and
+  only that frame is decoded (``keyframes.py``: one decode per frame instead of 17). Targets
+  with no keyframe that near, and whole scenes where PyAV is missing or fails (logged), go
+  through the OpenCV path below.
 - The sorted timestamps are split into contiguous blocks, one ``VideoCapture`` per block, over a
   thread pool (FFmpeg decoding releases the GIL); one decoder thread per capture.
 - Variable frame rate: OpenCV converts a time into a frame count with the *average* rate and then
@@ -34,6 +39,7 @@ unreachable URL) raises ``VideoError`` with a message naming the source (URL que
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -60,7 +66,9 @@ READ_TIMEOUT_MS = 30_000
 _OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 _PARAMS = [cv2.CAP_PROP_N_THREADS, 1, cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS,
            cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
+KEYFRAME_SPACING_S = 10.0  # samples this far apart: keyframe-only sampling (x264/x265 default GOP: 250 frames)
 _OPEN_LOCK = threading.Lock()
+log = logging.getLogger(__name__)
 
 VideoSource = str | Path
 
@@ -167,6 +175,11 @@ def read_frames(video: VideoSource, times: Sequence[float], info: VideoInfo,
     """
     ordered = sorted(float(t) for t in times)
     spacing = float(np.median(np.diff(ordered))) if len(ordered) > 1 else info.duration
+    keyframes: list[Frame] = []
+    if snap and spacing >= KEYFRAME_SPACING_S and len(ordered) > 1:
+        keyframes, ordered = _read_keyframes(video, ordered, info, headers, max_side, workers, spacing / 2)
+    if not ordered:
+        return _unique(keyframes), []
     block = _Block(video, headers, info, max_side, spacing / 2 if snap else 0.0)
     runs = [list(map(float, b)) for b in np.array_split(np.array(ordered), max(1, min(workers, len(ordered))))]
     runs = [r for r in runs if r]
@@ -175,12 +188,38 @@ def read_frames(video: VideoSource, times: Sequence[float], info: VideoInfo,
     else:
         with ThreadPoolExecutor(len(runs), thread_name_prefix="stash-sense-video") as pool:
             parts = list(pool.map(block.read, runs))
-    frames = sorted((f for got, _ in parts for f in got), key=lambda f: f.time)
     failed = [t for _, missing in parts for t in missing]
-    unique = [f for i, f in enumerate(frames) if i == 0 or abs(f.time - frames[i - 1].time) > 1e-6]
+    unique = _unique([*keyframes, *(f for got, _ in parts for f in got)])
     if not unique:
         raise VideoError(f"{display_name(video)}: none of {len(ordered)} frames could be decoded")
     return unique, failed
+
+
+def _unique(frames: list[Frame]) -> list[Frame]:
+    """Frames by time, one per decoded frame (two targets may land on the same one)."""
+    frames = sorted(frames, key=lambda f: f.time)
+    return [f for i, f in enumerate(frames) if i == 0 or abs(f.time - frames[i - 1].time) > 1e-6]
+
+
+def _read_keyframes(video: VideoSource, times: list[float], info: VideoInfo, headers: Mapping[str, str] | None,
+                    max_side: int, workers: int, window: float) -> tuple[list[Frame], list[float]]:
+    """Long scenes: the keyframe nearest each target, one decode per frame (``keyframes.py``,
+    PyAV). Returns those frames and the targets left to OpenCV: the ones with no keyframe within
+    ``window``, or all of them when PyAV is missing or fails on this file."""
+    try:
+        from stash_sense.engine.keyframes import read_keyframes
+    except ImportError:  # PyAV is optional: OpenCV does it all, slower
+        return [], times
+    try:
+        got = read_keyframes(video, times, info, headers, max_side, workers, window)
+    except Exception as error:  # noqa: BLE001 - any PyAV failure: OpenCV reads the whole scene
+        reason = getattr(error, "strerror", None) or type(error).__name__  # str() may carry the URL's query
+        log.warning("%s: keyframe sampling failed (%s); decoding with OpenCV", display_name(video), reason)
+        return [], times
+    if got.misses:
+        log.info("%s: %d of %d targets have no keyframe within %.1f s; OpenCV decodes them",
+                 display_name(video), len(got.misses), len(times), window)
+    return got.frames, got.misses
 
 
 @dataclass
@@ -203,7 +242,7 @@ class _Block:
                 if image is None:
                     failed.append(target)
                     continue
-                small, scale = _downscale(image, self.max_side)
+                small, scale = downscale(image, self.max_side)
                 frames.append(Frame(seeker.position, target, cv2.cvtColor(small, cv2.COLOR_BGR2RGB), scale))
         finally:
             seeker.close()
@@ -389,7 +428,7 @@ def display_name(video: VideoSource) -> str:
                        else parts.netloc, parts.path, "", ""))
 
 
-def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+def downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     height, width = image.shape[:2]
     longest = max(height, width)
     if not max_side or longest <= max_side:
