@@ -33,13 +33,7 @@ import av
 import cv2
 import numpy as np
 
-from stash_sense.engine.video import (
-    OPEN_TIMEOUT_MS,
-    READ_TIMEOUT_MS,
-    Frame,
-    VideoInfo,
-    VideoSource,
-)
+from stash_sense.engine.video_frames import OPEN_TIMEOUT_MS, READ_TIMEOUT_MS, Frame, VideoInfo, VideoSource
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from stash_sense.engine.identify import GroupResult, Identifier
 from stash_sense.engine.persons import Person, QueryFace
 from stash_sense.engine.pipeline import Engine, ImageResult
 from stash_sense.engine.timeline import GAP_TOLERANCE, time_ranges  # noqa: F401 (re-exported)
-from stash_sense.engine.video import DEFAULT_FRAMES, DEFAULT_MAX_SIDE, Frame, Sampling, VideoSource, sample_frames
+from stash_sense.engine.video import DEFAULT_FRAMES, DEFAULT_MAX_SIDE, Sampling, sample_frames
+from stash_sense.engine.video_frames import Frame, VideoSource
 
 SCREENSHOT = "screenshot"
 # Second detector passes on faceless frames: first on one in PROBE_EVERY of them (at least

@@ -45,13 +45,15 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
+
+from stash_sense.engine.video_frames import OPEN_TIMEOUT_MS, READ_TIMEOUT_MS, Frame, VideoInfo, VideoSource
 
 DEFAULT_FRAMES = 60
 DEFAULT_MAX_SIDE = 1280
@@ -61,8 +63,6 @@ OPENCV_SEEK_LEAD = 16  # frames: OpenCV's seek goes to the keyframe before targe
 SNAP_FRAMES = 17  # a snapped target: this many frames after a keyframe (OpenCV decodes 16 + 1)
 MAX_PROBE_PACKETS = 2000  # packets read per keyframe probe at most
 MAX_FORWARD_STEPS = 600  # frames decoded forward at most per target (bad timestamps must not read the file)
-OPEN_TIMEOUT_MS = 30_000
-READ_TIMEOUT_MS = 30_000
 _OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 _PARAMS = [cv2.CAP_PROP_N_THREADS, 1, cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS,
            cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
@@ -70,35 +70,8 @@ KEYFRAME_SPACING_S = 10.0  # samples this far apart: keyframe-only sampling (x26
 _OPEN_LOCK = threading.Lock()
 log = logging.getLogger(__name__)
 
-VideoSource = str | Path
-
-
 class VideoError(Exception):
     """The scene's video cannot be sampled; the message says which video and why."""
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    source: str  # path, or URL without its query (may hold an API key)
-    width: int  # display size, after rotation
-    height: int
-    fps: float  # average frame rate
-    frame_count: int
-    duration: float  # seconds
-    rotation: int  # degrees of display rotation applied
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "fps": round(self.fps, 3), "duration": round(self.duration, 3)}
-
-
-@dataclass
-class Frame:
-    """One decoded frame: RGB in display orientation, possibly downscaled by ``scale``."""
-
-    time: float  # actual presentation time, seconds
-    target: float  # the time that was asked for
-    image: np.ndarray
-    scale: float  # analysed pixels per video pixel (<= 1)
 
 
 @dataclass

@@ -44,7 +44,8 @@ def analyze_video(backend: Backend, request: dict, screenshot: bytes | None) -> 
 
 def frame_crops(request: dict) -> list[str | None]:
     """One crop per ``{"time", "box"}`` of ``request["crops"]`` (None where the frame cannot be read)."""
-    from stash_sense.engine.video import VideoError, VideoInfo, read_frames
+    from stash_sense.engine.video import VideoError, read_frames
+    from stash_sense.engine.video_frames import VideoInfo
 
     info = VideoInfo(**request["video"])
     out: list[str | None] = []
