@@ -26,6 +26,7 @@ import numpy as np
 
 from bench import lfw_splits
 from bench.common import QUICK_RESULTS
+from stash_sense.engine.detector import rotate_expanded
 
 OUT = QUICK_RESULTS / "hard"
 EVAL_ENROLL, EVAL_QUERIES = 2, 6
@@ -96,13 +97,8 @@ def overexposed(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def tilt(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """In-plane rotation of 35-80 degrees either way, on a canvas that keeps the whole photo."""
     angle = rng.uniform(35, 80) * (1 if rng.random() < 0.5 else -1)
-    height, width = image.shape[:2]
-    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
-    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-    new_w, new_h = int(height * sin + width * cos), int(height * cos + width * sin)
-    matrix[0, 2] += new_w / 2 - width / 2
-    matrix[1, 2] += new_h / 2 - height / 2
-    return _jpeg(cv2.warpAffine(image, matrix, (new_w, new_h), borderMode=cv2.BORDER_REFLECT), 80)
+    turned, _ = rotate_expanded(image, angle, border=cv2.BORDER_REFLECT)
+    return _jpeg(turned, 80)
 
 
 def grayscale(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -213,16 +213,18 @@ def letterbox(image: np.ndarray, canvas: tuple[int, int]) -> tuple[np.ndarray, f
     return placed, new_height / height
 
 
-def rotate_expanded(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+def rotate_expanded(image: np.ndarray, angle: float,
+                    border: int = cv2.BORDER_CONSTANT) -> tuple[np.ndarray, np.ndarray]:
     """The image turned by ``angle`` degrees (counter-clockwise) on a canvas that holds all of it,
-    and the 2x3 matrix from original to turned coordinates."""
+    and the 2x3 matrix from original to turned coordinates. ``border``: how the corners are filled
+    (black for detection; the hard set reflects the photo so no straight edge marks the turn)."""
     height, width = image.shape[:2]
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
     cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
     new_width, new_height = int(height * sin + width * cos), int(height * cos + width * sin)
     matrix[0, 2] += new_width / 2 - width / 2
     matrix[1, 2] += new_height / 2 - height / 2
-    return cv2.warpAffine(image, matrix, (new_width, new_height)), matrix
+    return cv2.warpAffine(image, matrix, (new_width, new_height), borderMode=border), matrix
 
 
 def crop_sharpness(crop_rgb: np.ndarray) -> float:
