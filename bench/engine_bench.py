@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from bench.common import (
@@ -107,7 +108,9 @@ def second_pass_costs(images: list[Path], photos: list[np.ndarray], repeats: int
 
     Easy photos (LFW portraits, the deepface photos) find a face on the first pass and should cost
     the same; the cost is on photos where the first pass finds nothing (a 1280x720 frame with no
-    face: own-size canvas, then both turns) and on faces tilted beyond 35 degrees (levelled pass).
+    face: own-size canvas, then both turns), on faces tilted beyond 35 degrees (levelled pass) and
+    on faces under 64 px (their landmarks refined on the region blown up: LFW photos shrunk to
+    68 px, faces ~30 px).
     """
     from stash_sense.engine.detector import rotate_expanded
 
@@ -115,7 +118,9 @@ def second_pass_costs(images: list[Path], photos: list[np.ndarray], repeats: int
     lfw = [load_rgb(p) for p in images]
     empty = [np.full((720, 1280, 3), 90 + 10 * i, np.uint8) for i in range(4)]
     tilted = [rotate_expanded(image, 60.0)[0] for image in lfw[:40]]
-    sets = {"lfw_250px": lfw, "det640": photos, "no_face_1280x720": empty, "tilted_60deg": tilted}
+    small = [cv2.resize(image, (68, 68), interpolation=cv2.INTER_AREA) for image in lfw[:40]]
+    sets = {"lfw_250px": lfw, "det640": photos, "no_face_1280x720": empty, "tilted_60deg": tilted,
+            "face_30px": small}
     out = {}
     for second_passes in (False, True):
         detector = FaceDetector(model, det_size=640, threads=1, min_face_size=12, second_passes=second_passes)

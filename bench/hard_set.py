@@ -6,7 +6,9 @@ Built from the LFW splits of bench/lfw_splits.py, so the identities of ``eval_*`
 - ``hard/eval_ids/<person>/``: the first ``EVAL_ENROLL`` images as they are (``0enroll__*``, enrolled
   by ``eval --enroll 2``), then up to ``EVAL_QUERIES`` degraded copies ``<kind>__*.jpg``;
 - ``hard/eval_distractors/``: every second eval distractor, degraded;
-- ``hard/calib_ids`` / ``hard/calib_distractors``: the same for the calibration split (enroll 1).
+- ``hard/calib_ids`` / ``hard/calib_distractors``: the same for the calibration split (enroll 1);
+- ``hard/adapter_pairs/<person>__<photo>/``: every photo of the calibration split as ``clean.jpg``
+  and ``ADAPTER_COPIES`` degraded copies of it, each of another kind (`python -m devtools adapt`).
 
 Every person's queries share one degradation kind (person index modulo the kinds), so a gallery of
 that person is a gallery of that kind and ``eval --by-kind`` reports gallery recall per kind.
@@ -30,6 +32,7 @@ from stash_sense.engine.detector import rotate_expanded
 
 OUT = QUICK_RESULTS / "hard"
 EVAL_ENROLL, EVAL_QUERIES = 2, 6
+ADAPTER_COPIES = 3
 CALIB_ENROLL = 1
 KIND_SEPARATOR = "__"  # <kind>__<original name>: what `eval --by-kind` reads back
 VERSION = "1"  # bump when a degradation changes: the cache is rebuilt
@@ -162,6 +165,24 @@ def _person(source: Path, target: Path, kind: str, enroll: int, queries: int) ->
             degrade(image, kind, out)
 
 
+def _adapter_pairs(sources: list[Path], target: Path) -> None:
+    """Each calibration photo and copies of it degraded ``ADAPTER_COPIES`` ways (kinds spread by
+    the photo's seed; a copy of the person's own kind is the same image as in ``calib_*``)."""
+    kinds = list(KINDS)
+    for source in sources:
+        folder = target / f"{source.parent.name}{KIND_SEPARATOR}{source.stem}"
+        folder.mkdir(parents=True, exist_ok=True)
+        original = folder / "clean.jpg"  # harness.PAIR_ORIGINAL
+        if not original.exists():
+            original.symlink_to(source.resolve())
+        first = _seed(source.name) % len(kinds)
+        for copy in range(ADAPTER_COPIES):
+            kind = kinds[(first + copy * len(kinds) // ADAPTER_COPIES) % len(kinds)]
+            out = folder / f"{kind}.jpg"
+            if not out.exists():
+                degrade(source, kind, out)
+
+
 def build(out: Path = OUT, every: int = 1) -> dict[str, Path]:
     """Every ``every``-th person of each split (1: all of them; a larger step for quick runs)."""
     splits = lfw_splits.build()
@@ -174,6 +195,11 @@ def build(out: Path = OUT, every: int = 1) -> dict[str, Path]:
         for i, person in enumerate(people):
             _person(person, out / name / person.name, kinds[i % len(kinds)], enroll, queries)
         folders[name] = out / name
+    calibration_photos = [image for name in ("calib_ids", "calib_distractors")
+                          for person in sorted(p for p in splits[name].iterdir() if p.is_dir())[::every]
+                          for image in sorted(person.glob("*.jpg"))]
+    _adapter_pairs(calibration_photos, out / "adapter_pairs")
+    folders["adapter_pairs"] = out / "adapter_pairs"
     return folders
 
 

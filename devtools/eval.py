@@ -6,9 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from devtools.evaluation.harness import calibrate, evaluate
+from devtools.evaluation.harness import calibrate, evaluate, fit_query_adapter
 from stash_sense.engine.calibration import load_calibration
-from stash_sense.engine.packs import PACK_DIR
+from stash_sense.engine.packs import ADAPTER_SUFFIX, PACK_DIR
 
 
 def add_eval_commands(commands, add_engine_options, engine_from) -> None:
@@ -37,6 +37,13 @@ def add_eval_commands(commands, add_engine_options, engine_from) -> None:
                              help="calibration file (default: stored with the pack)")
         add_engine_options(cmd)
         cmd.set_defaults(run=runner, engine_from=engine_from)
+    adapt = commands.add_parser("adapt", help="fit a pack's query adapter on clear photos and degraded copies "
+                                              "(run before calibrate: the calibration sees adapted queries)")
+    adapt.add_argument("--pairs", type=Path, required=True,
+                       help="one sub-folder per photo: clean.jpg and degraded copies (bench/hard_set.py)")
+    adapt.add_argument("--out", type=Path, default=None, help="adapter file (default: stored with the pack)")
+    add_engine_options(adapt)
+    adapt.set_defaults(run=_adapt, engine_from=engine_from)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -52,6 +59,15 @@ def _eval(args: argparse.Namespace) -> int:
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(metrics, indent=2) + "\n")
+    return 0
+
+
+def _adapt(args: argparse.Namespace) -> int:
+    engine = args.engine_from(args)
+    adapter, pairs = fit_query_adapter(engine, args.pairs)
+    out = args.out or PACK_DIR / f"{engine.pack.name}{ADAPTER_SUFFIX}"
+    adapter.save(out)
+    print(f"query adapter fitted on {pairs} pairs, saved to {out}")
     return 0
 
 

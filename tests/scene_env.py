@@ -16,11 +16,30 @@ from stash_sense.engine.builder import build_database
 from stash_sense.engine.database import load_database
 from stash_sense.engine.identify import Identifier
 
-__all__ = ["BLAIR", "POWELL", "TRUTH", "lfw_identifier", "range_iou", "seed_scenes", "two_people_video",
-           "webm_two_people_video"]
+__all__ = ["BLAIR", "COOKIE", "POWELL", "TRUTH", "lfw_identifier", "range_iou", "seed_scenes",
+           "serve_behind_cookie", "two_people_video", "webm_two_people_video"]
 
 BLAIR, POWELL = "Tony Blair", "Colin Powell"
+COOKIE = "session=abc|1; theme='dark'"  # separators and quotes must survive FFmpeg's options string
 TRUTH = {BLAIR: [(0.0, 4.0)], POWELL: [(3.0, 8.0)]}  # seconds on screen in the 10 s video
+
+
+def serve_behind_cookie(httpserver, path: str, data: bytes, ranges: list | None = None) -> str:
+    """Serve a video the way Stash's stream endpoint does: 401 without the session ``COOKIE``,
+    Range requests answered (each request's Range header appended to ``ranges``). Returns the
+    URL with an ``apikey`` query that must never appear in an error message."""
+    from werkzeug import Response
+
+    def stream(request):
+        if ranges is not None:
+            ranges.append(request.headers.get("Range"))
+        if request.headers.get("Cookie") != COOKIE:
+            return Response("login required", status=401)
+        return Response(data, mimetype="video/mp4").make_conditional(
+            request, accept_ranges=True, complete_length=len(data))
+
+    httpserver.expect_request(path).respond_with_handler(stream)
+    return httpserver.url_for(path) + "?apikey=SECRET"
 
 
 def lfw_identifier(engine, names: list[str], folder: Path) -> Identifier:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from devtools.evaluation.analysis_cache import CachedEngine, analyze_cached
+from stash_sense.engine.adapter import QueryAdapter, fit_adapter
 from stash_sense.engine.builder import IMAGE_SUFFIXES, build_database
 from stash_sense.engine.calibration import AGREE_FALSE_MERGE, Calibration, cluster_threshold_from_pairs, fit_calibration
 from stash_sense.engine.database import load_database
@@ -27,6 +28,7 @@ from stash_sense.engine.pipeline import Engine, ImageResult
 DISTRACTORS_PER_GALLERY = 3
 UNKNOWN_EVERY = 3  # calibration: every third identity is left out of the database
 KIND_SEPARATOR = "__"  # bench/hard_set.py names degraded photos <kind>__<original name>
+PAIR_ORIGINAL = "clean.jpg"  # the clear photo of an adapter pair folder (bench/hard_set.py)
 
 
 def kind_of(path: Path | str) -> str:
@@ -161,14 +163,14 @@ def _score_faces(run: Run, split: Split, analysed: dict[Path, ImageResult], owne
                     counter.face_queries += 1  # a query face we could not find counts as a miss
             continue
         if path in owner:
-            matches = matcher.match_faces({n: v[None] for n, v in face.embeddings.items()})[0]
+            matches = matcher.match_faces({n: v[None] for n, v in matcher.adapt(face.embeddings).items()})[0]
             hit = bool(matches) and matches[0].universal_id == owner[path]
             for counter in counters:
                 counter.face_queries += 1
                 counter.faces_found += 1
                 counter.face_hits += hit
         else:
-            persons = identify_persons(query_faces([_only(analysed[path], face)], matcher.weights),
+            persons = identify_persons(query_faces([_only(analysed[path], face)], matcher),
                                        matcher, calibration)
             tagged = any(auto_applies(p, calibration) for p in persons)
             for counter in counters:
@@ -183,7 +185,7 @@ def _only(result: ImageResult, face) -> ImageResult:
 def _score_gallery(counters: list[Run], results: list[ImageResult], owner: dict, expected: set[str],
                    matcher: Matcher, calibration: Calibration) -> None:
     run = counters[0]  # samples for calibration go to the whole run only
-    faces = query_faces(results, matcher.weights)
+    faces = query_faces(results, matcher)
     primary = {id(r.primary_face()): owner.get(Path(r.source)) for r in results if r.primary_face()}
     truth_of_face = [primary.get(id(face_obj)) for r in results for face_obj in r.usable_faces if face_obj.embeddings]
     persons = identify_persons(faces, matcher, calibration)
@@ -253,6 +255,34 @@ def calibrate(engine: Engine, identities_dir: Path | list[Path], distractors_dir
         **counts, "enroll": enroll,
         "identities_dir": "+".join(_short(d) for d in id_dirs),
         "distractors_dir": "+".join(_short(d) for d in dis_dirs if d) or None}, agree_threshold=agree)
+
+
+def fit_query_adapter(engine: Engine, pairs_dir: Path) -> tuple[QueryAdapter, int]:
+    """The pack's query adapter (``engine.adapter``) and the number of pairs it was fitted on.
+
+    Every sub-folder of ``pairs_dir`` holds one clear photo, ``clean.jpg``, and degraded copies of
+    it (``bench/hard_set.py`` builds them from the calibration split's photos only).
+    """
+    folders = sorted(p for p in Path(pairs_dir).iterdir() if p.is_dir())
+    images = [image for folder in folders for image in sorted(folder.iterdir())]
+    analysed = dict(zip(images, analyze_cached(engine, images)))
+    poor: dict[str, list[np.ndarray]] = {}
+    clear: dict[str, list[np.ndarray]] = {}
+    for folder in folders:
+        original = analysed[folder / PAIR_ORIGINAL].primary_face()
+        if original is None:
+            continue
+        for image in sorted(folder.iterdir()):
+            copy = analysed[image].primary_face() if image.name != PAIR_ORIGINAL else None
+            if copy is None:
+                continue  # the original itself, or a copy whose face was lost (a crop without it)
+            for name, vector in copy.embeddings.items():
+                poor.setdefault(name, []).append(vector)
+                clear.setdefault(name, []).append(original.embeddings[name])
+    if not poor:
+        raise ValueError(f"no degraded copy with a face found under {pairs_dir}")
+    pairs = len(next(iter(poor.values())))
+    return fit_adapter({n: np.stack(v) for n, v in poor.items()}, {n: np.stack(v) for n, v in clear.items()}), pairs
 
 
 def _short(folder: Path) -> str:

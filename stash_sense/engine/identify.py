@@ -72,5 +72,5 @@ class Identifier:
 
     def identify_results(self, results: list[ImageResult]) -> GroupResult:
         """Identify persons from already analysed images (e.g. faces restored from a cache)."""
-        faces = query_faces(results, self.matcher.weights)
+        faces = query_faces(results, self.matcher)
         return GroupResult(identify_persons(faces, self.matcher, self.calibration), results, self.calibration)

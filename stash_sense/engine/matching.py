@@ -113,6 +113,7 @@ class Matcher:
         self.databases = databases
         self.pack = pack
         self.weights = embedder_weights(pack)
+        self.adapter = pack.adapter
         self.k = k
         self._members = canonical_ids(databases)
         self._canonical = {member: uid for uid, members in self._members.items() for member in members}
@@ -142,8 +143,13 @@ class Matcher:
             record["id"] = self.canonical(universal_id)
         return record or {"id": universal_id, "name": universal_id}
 
+    def adapt(self, embeddings: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A query face's embeddings as the pack's query adapter maps them (``engine.adapter``;
+        unchanged for a pack without one). Database faces are never adapted."""
+        return self.adapter.apply(embeddings) if self.adapter is not None else embeddings
+
     def match_faces(self, embeddings: dict[str, np.ndarray]) -> list[list[PerformerMatch]]:
-        """For each query face (rows of ``embeddings[name]``), performers best first."""
+        """For each query face (rows of ``embeddings[name]``, adapted: ``adapt``), performers best first."""
         count = len(next(iter(embeddings.values()))) if embeddings else 0
         per_face: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(count)]
         codes, _ = self._performer_codes

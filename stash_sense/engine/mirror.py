@@ -39,7 +39,7 @@ class MirrorGate:
         self.mirrored = 0
 
     def __call__(self, embeddings: dict[str, np.ndarray]) -> np.ndarray:
-        per_face = self.matcher.match_faces(embeddings)
+        per_face = self.matcher.match_faces(self.matcher.adapt(embeddings))
         need = np.array([self._near_decision(matches) for matches in per_face], bool)
         self.asked += len(need)
         self.mirrored += int(need.sum())

@@ -15,10 +15,16 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stash_sense import paths
 from stash_sense.engine.fetch import FetchError, checksum_matches, download, file_sha256
 from stash_sense.engine.recipe import Recipe
+
+if TYPE_CHECKING:
+    from stash_sense.engine.adapter import QueryAdapter
+
+ADAPTER_SUFFIX = ".adapter.npz"  # <pack>.adapter.npz: the pack's query adapter (engine.adapter)
 
 log = logging.getLogger(__name__)  # the plugin routes it to Stash's log, the CLI to stderr
 
@@ -63,6 +69,7 @@ class Pack:
     embedders: tuple[EmbedderSpec, ...]
     description: str = ""
     calibration: dict = field(default_factory=dict, compare=False, hash=False)
+    adapter: QueryAdapter | None = field(default=None, compare=False, hash=False)  # engine.adapter
 
     def embedder(self, name: str) -> EmbedderSpec:
         for spec in self.embedders:
@@ -118,7 +125,16 @@ def load_pack_file(path: Path) -> Pack:
     calibration_path = path.with_name(f"{path.stem}.calibration.json")
     calibration = json.loads(calibration_path.read_text()) if calibration_path.exists() else {}
     return Pack(name=spec["name"], detector=detector, embedders=embedders,
-                description=spec.get("description", ""), calibration=calibration)
+                description=spec.get("description", ""), calibration=calibration,
+                adapter=_adapter(path.with_name(f"{path.stem}{ADAPTER_SUFFIX}")))
+
+
+def _adapter(path: Path) -> QueryAdapter | None:
+    if not path.exists():
+        return None
+    from stash_sense.engine.adapter import QueryAdapter  # numpy: not for the plugin's light side
+
+    return QueryAdapter.load(path)
 
 
 def _model_spec(entry: dict) -> ModelSpec:

@@ -233,14 +233,16 @@ def _assign(persons: list[Person]) -> None:
             taken.add(candidate.universal_id)
 
 
-def query_faces(results, weights: dict[str, float]) -> list[QueryFace]:
-    """Usable faces of analysed images (``ImageResult`` list) as clustering input."""
+def query_faces(results, matcher: Matcher) -> list[QueryFace]:
+    """Usable faces of analysed images (``ImageResult`` list) as clustering and matching input,
+    their embeddings adapted as queries (``Matcher.adapt``)."""
     faces: list[QueryFace] = []
     for result in results:
         for face in result.usable_faces:
             if face.embeddings:
-                faces.append(QueryFace(image=result.source, embeddings=face.embeddings,
-                                       vector=fuse(face.embeddings, weights),
+                embeddings = matcher.adapt(face.embeddings)
+                faces.append(QueryFace(image=result.source, embeddings=embeddings,
+                                       vector=fuse(embeddings, matcher.weights),
                                        quality=face.detection.quality,
                                        box=[round(float(v), 1) for v in face.detection.bbox], index=len(faces),
                                        size=face.detection.size, det_score=face.detection.score,

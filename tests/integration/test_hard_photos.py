@@ -65,6 +65,34 @@ def test_a_tilted_face_is_found_and_straightened(engine, angle):
     assert float(face.embeddings["mbf128"] @ upright) > 0.9
 
 
+SMALL_PEOPLE = ["Aaron_Peirsol", "Ben_Affleck", "Elsa_Zylberstein", "Gordon_Brown",
+                "Janet_Napolitano", "Jong_Wook_Lee", "Luis_Gonzalez_Macchi", "Moshe_Katsav", "Prince_Charles",
+                "Ronaldo_Luis_Nazario_de_Lima", "Tang_Jiaxuan", "William_Donaldson"]
+
+
+def test_small_faces_get_their_landmarks_from_a_blown_up_region(engine, tmp_path, monkeypatch):
+    """Faces of 22-40 px in big frames (the hard set's ``small_in_large``): landmarks measured again
+    on the region around the face blown up to 112 px bring the embedding nearer the person's
+    full-size face than SCRFD's landmarks on the small face do (12 people; mean cosine 0.69 -> 0.75)."""
+    from stash_sense.engine import detector
+
+    pairs = []
+    for person in SMALL_PEOPLE:
+        source = sorted((LFW / person).glob("*.jpg"))[0]
+        degrade(source, "small_in_large", tmp_path / f"small_in_large__{source.name}")
+        pairs.append((source, tmp_path / f"small_in_large__{source.name}"))
+    full = [_upright_vector(engine, source) for source, _ in pairs]
+
+    def mean_similarity() -> float:
+        faces = [r.primary_face() for r in engine.analyze([small for _, small in pairs])]
+        assert all(f is not None and f.detection.size < 64 for f in faces), [f and f.detection.size for f in faces]
+        return float(np.mean([f.embeddings["mbf128"] @ v for f, v in zip(faces, full)]))
+
+    refined = mean_similarity()
+    monkeypatch.setattr(detector, "REFINE_BELOW", 0.0, raising=False)  # as before: no refinement
+    assert refined > mean_similarity() + 0.03
+
+
 def test_sharpness_separates_a_crisp_face_from_a_blurred_one(engine):
     path = sorted((LFW / "Serena_Williams").glob("*.jpg"))[0]
     crisp = load_rgb(path)

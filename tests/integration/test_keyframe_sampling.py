@@ -18,7 +18,7 @@ import av
 import numpy as np
 import pytest
 from conftest import LFW
-from werkzeug import Response
+from scene_env import COOKIE, serve_behind_cookie
 
 from bench.scene_videos import Appearance, Encoding, SceneSpec, encode_scene
 from stash_sense.engine import keyframes
@@ -124,18 +124,8 @@ def test_rotated_long_scene_keyframes_are_upright(clip, tmp_path):
 
 
 def test_stream_url_with_cookie_samples_keyframes(clip, httpserver):
-    data = clip.read_bytes()
-    cookie = "session=abc|1; theme='dark'"
-
-    def stream(request):
-        if request.headers.get("Cookie") != cookie:
-            return Response("login required", status=401)
-        return Response(data, mimetype="video/mp4").make_conditional(
-            request, accept_ranges=True, complete_length=len(data))
-
-    httpserver.expect_request("/scene/9/stream").respond_with_handler(stream)
-    url = httpserver.url_for("/scene/9/stream") + "?apikey=SECRET"
-    assert_keyframes_near_targets(sample_frames(url, FRAMES, headers={"Cookie": cookie}), keyframe_times(clip))
+    url = serve_behind_cookie(httpserver, "/scene/9/stream", clip.read_bytes())
+    assert_keyframes_near_targets(sample_frames(url, FRAMES, headers={"Cookie": COOKIE}), keyframe_times(clip))
     with pytest.raises(VideoError) as refused:
         sample_frames(url, FRAMES, headers={"Cookie": "session=wrong"})
     assert "SECRET" not in str(refused.value)

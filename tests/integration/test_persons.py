@@ -164,14 +164,15 @@ def _small_in_large(name: str, folder) -> list:
 
 
 def test_a_gallery_of_poor_photos_is_tagged_where_its_photos_alone_mostly_are_not(identifier, tmp_path):
-    """Six far-away shots of an enrolled person: alone, five of them are not enough to tag her. In
+    """Six far-away shots of an enrolled person: alone, most of them are not enough to tag her
+    (one was, before small faces had their landmarks refined and queries were adapted; two now). In
     one gallery the faces that name her join one person, whose one clearer face is no longer left
     as a one-image bystander beside the rest, and the gallery is tagged (it was not)."""
     images = _small_in_large("Nicole_Kidman", tmp_path)
     uid = "local:Nicole_Kidman"
     alone = [uid in {p.identified.universal_id for p in identifier.identify([image], names=[str(image)]).identified}
              for image in images]
-    assert sum(alone) <= 1, alone
+    assert sum(alone) <= len(images) // 2, alone
     gallery = identifier.identify(images, names=[str(p) for p in images])
     assert [p.identified.universal_id for p in gallery.identified] == [uid]
     assert len(gallery.identified[0].images) >= 4

@@ -14,8 +14,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import LFW
-from scene_env import lfw_identifier
-from werkzeug import Response
+from scene_env import COOKIE, lfw_identifier, serve_behind_cookie
 
 from bench.scene_videos import Appearance, SceneSpec, range_iou, render_frame, write_scene
 from stash_sense.engine.scenes import SCREENSHOT, identify_scene, time_ranges
@@ -164,20 +163,9 @@ def test_very_short_clip_gives_fewer_frames(identifier, tmp_path):
 
 def test_stream_url_with_session_cookie(videos, httpserver):
     """Stash's stream URL: FFmpeg sends our headers and seeks with Range requests."""
-    data = videos["cfr.mp4"][0].read_bytes()
-    cookie = "session=abc|1; theme='dark'"  # separators and quotes survive the options string
-    seen = []
-
-    def stream(request):
-        seen.append(request.headers.get("Range"))
-        if request.headers.get("Cookie") != cookie:
-            return Response("login required", status=401)
-        return Response(data, mimetype="video/mp4").make_conditional(
-            request, accept_ranges=True, complete_length=len(data))
-
-    httpserver.expect_request("/scene/7/stream").respond_with_handler(stream)
-    url = httpserver.url_for("/scene/7/stream") + "?apikey=SECRET"
-    sampling = sample_frames(url, 8, headers={"Cookie": cookie})
+    seen: list = []
+    url = serve_behind_cookie(httpserver, "/scene/7/stream", videos["cfr.mp4"][0].read_bytes(), seen)
+    sampling = sample_frames(url, 8, headers={"Cookie": COOKIE})
     assert len(sampling.frames) == 8 and sampling.info.duration == pytest.approx(10.0, abs=0.2)
     assert any(r and r != "bytes=0-" for r in seen)  # it seeked instead of downloading everything
     with pytest.raises(VideoError) as refused:
