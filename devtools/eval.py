@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from devtools.evaluation.harness import calibrate, evaluate, fit_query_adapter
-from stash_sense.engine.calibration import load_calibration
+from stash_sense.engine.calibration import Calibration, load_calibration
 from stash_sense.engine.packs import ADAPTER_SUFFIX, PACK_DIR
 
 
@@ -29,6 +29,10 @@ def add_eval_commands(commands, add_engine_options, engine_from) -> None:
             cmd.add_argument("--json", dest="json_out", type=Path, default=None, help="write the metrics here")
             cmd.add_argument("--by-kind", action="store_true",
                              help="also report per degradation kind (<kind>__ file names, bench/hard_set.py)")
+            cmd.add_argument("--calibration", type=Path, default=None,
+                             help="a calibration file to evaluate (default: the pack's own)")
+            cmd.add_argument("--self-fitted", action="store_true",
+                             help="upper bound: refit the confidence model on this split's own answers first")
             cmd.add_argument("--mirror-band", type=float, default=None,
                              help="queries use mirror on demand with this band in logit units "
                                   "(stash_sense.engine.mirror; default: every face mirrored)")
@@ -48,8 +52,10 @@ def add_eval_commands(commands, add_engine_options, engine_from) -> None:
 
 def _eval(args: argparse.Namespace) -> int:
     engine = args.engine_from(args)
-    metrics = evaluate(engine, args.identities, args.distractors, args.enroll, load_calibration(engine.pack),
-                       by_kind=args.by_kind, mirror_band=args.mirror_band)
+    calibration = (Calibration.from_dict(json.loads(args.calibration.read_text())) if args.calibration
+                   else load_calibration(engine.pack))
+    metrics = evaluate(engine, args.identities, args.distractors, args.enroll, calibration,
+                       by_kind=args.by_kind, mirror_band=args.mirror_band, self_fitted=args.self_fitted)
     width = max(len(k) for k in metrics)
     for key, value in metrics.items():
         if key != "by_kind":

@@ -28,6 +28,7 @@ from stash_sense.engine.pipeline import Engine, ImageResult
 DISTRACTORS_PER_GALLERY = 3
 UNKNOWN_EVERY = 3  # calibration: every third identity is left out of the database
 KIND_SEPARATOR = "__"  # bench/hard_set.py names degraded photos <kind>__<original name>
+MISS_REASONS = ("below_auto", "bystander", "never_named")
 PAIR_ORIGINAL = "clean.jpg"  # the clear photo of an adapter pair folder (bench/hard_set.py)
 
 
@@ -89,6 +90,9 @@ class Run:
     galleries: int = 0
     mirror_skipped_fraction: float = 0.0
     samples: list[dict] = field(default_factory=list)
+    # Expected tags not made, by why: the right performer below the auto threshold, the right
+    # performer at auto confidence on a one-image bystander, no person naming them at all.
+    missed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MISS_REASONS, 0))
     kinds: dict[str, Run] = field(default_factory=dict)  # the same counts per degradation kind
 
     def of(self, kind: str | None) -> list[Run]:
@@ -103,7 +107,8 @@ class Run:
                 "face_found": _ratio(self.faces_found, self.face_queries),
                 "open_set_false_tag_rate": _ratio(self.distractor_tagged, self.distractor_faces),
                 "gallery_precision": round(precision, 4), "gallery_recall": round(recall, 4),
-                "gallery_f1": round(f1, 4), "faces": self.faces, "galleries": galleries,
+                "gallery_f1": round(f1, 4), "missed_tags": dict(self.missed), "faces": self.faces,
+                "galleries": galleries,
                 "seconds": round(seconds, 1)}
 
     def metrics_by_kind(self) -> dict[str, dict]:
@@ -198,7 +203,10 @@ def _score_gallery(counters: list[Run], results: list[ImageResult], owner: dict,
             run.samples.append({**top.evidence, "correct": top.universal_id == truth})
         if auto_applies(person, calibration):
             tagged.add(person.identified.universal_id)
+    reasons = [_miss_reason(uid, persons, calibration) for uid in sorted(expected - tagged)]
     for counter in counters:
+        for reason in reasons:
+            counter.missed[reason] += 1
         counter.galleries += 1
         counter.faces += len(faces)
         counter.tags_total += len(tagged)
@@ -206,13 +214,29 @@ def _score_gallery(counters: list[Run], results: list[ImageResult], owner: dict,
         counter.tags_expected += len(expected)
 
 
+def _miss_reason(uid: str, persons: list, calibration: Calibration) -> str:
+    named = [p for p in persons if p.identified is not None and p.identified.universal_id == uid]
+    if any(p.incidental and calibration.band(p.identified.confidence) == "auto" for p in named):
+        return "bystander"
+    return "below_auto" if named else "never_named"
+
+
 def evaluate(engine: Engine, identities_dir: Path, distractors_dir: Path | None, enroll: int,
-             calibration: Calibration, by_kind: bool = False, mirror_band: float | None = None) -> dict:
+             calibration: Calibration, by_kind: bool = False, mirror_band: float | None = None,
+             self_fitted: bool = False) -> dict:
     """The metrics of the split; with ``by_kind`` also ``by_kind``: the same per degradation kind;
-    with ``mirror_band`` queries use mirror on demand and the skipped fraction is reported."""
+    with ``mirror_band`` queries use mirror on demand and the skipped fraction is reported.
+
+    ``self_fitted``: the confidence model is refitted on this split's own persons and answers
+    first (thresholds as ``calibration``'s): an upper bound on what any confidence model could do
+    with these persons and features, not a method (it has seen the answers)."""
     started = time.perf_counter()
     distractors = read_identities(distractors_dir) if distractors_dir else {}
     split = make_split(read_identities(identities_dir), distractors, enroll)
+    if self_fitted:
+        samples = _fit_samples(engine, split, calibration.cluster_threshold, calibration.agree_threshold)
+        calibration = fit_calibration(samples, calibration.cluster_threshold, {"self_fitted": True},
+                                      agree_threshold=calibration.agree_threshold)
     run = run_protocol(engine, split, calibration, mirror_band)
     metrics: dict = run.metrics(len(split.galleries), time.perf_counter() - started)
     if by_kind:
@@ -291,7 +315,7 @@ def _short(folder: Path) -> str:
     return f"{folder.parent.name}/{folder.name}" if folder.parent.name.startswith("hard") else folder.name
 
 
-def _fit_samples(engine: Engine, split: Split, cluster_threshold: float, agree_threshold: float) -> list[dict]:
+def _fit_samples(engine: Engine, split: Split, cluster_threshold: float, agree_threshold: float | None) -> list[dict]:
     # Features only: with no weights and thresholds above 1, no tag is decided while fitting.
     provisional = Calibration(weights={}, bias=0.0, cluster_threshold=cluster_threshold,
                               auto_threshold=2.0, review_threshold=2.0, agree_threshold=agree_threshold)

@@ -159,3 +159,28 @@ def test_eval_reuses_cached_analyses_keyed_by_content_and_engine(engine, tmp_pat
         assert engine_fingerprint(other) != engine_fingerprint(engine)
     finally:
         other.close()
+
+
+def test_eval_gives_every_missed_tag_one_reason(engine, tmp_path):
+    """`eval`'s ``missed_tags``: each expected tag not made is counted once, under the reason the
+    persons give (below the auto threshold, a bystander, never named); ``self_fitted`` refits the
+    confidence model on the split's own answers (an upper bound) and can only tag more of them."""
+    from devtools.evaluation.harness import evaluate
+    from stash_sense.engine.calibration import load_calibration
+
+    people = sorted(d for d in LFW.iterdir() if d.is_dir() and len(list(d.glob("*.jpg"))) >= 4)[::8][:50]
+    for person in people:
+        folder = tmp_path / "ids" / person.name
+        folder.mkdir(parents=True)
+        photos = sorted(person.glob("*.jpg"))
+        for photo in photos[:2]:
+            (folder / f"0enroll__{photo.name}").symlink_to(photo)
+        for photo in photos[2:4]:
+            degrade(photo, "thumbnail", folder / f"thumbnail__{photo.name}")
+    calibration = load_calibration(engine.pack)
+    shipped = evaluate(engine, tmp_path / "ids", None, 2, calibration)
+    expected = len(people) + (len(people) - 1) * 2  # one gallery per person, one per neighbouring pair
+    made = round(shipped["gallery_recall"] * expected)
+    assert expected - made == sum(shipped["missed_tags"].values()) > 0
+    bound = evaluate(engine, tmp_path / "ids", None, 2, calibration, self_fitted=True)
+    assert bound["gallery_recall"] >= shipped["gallery_recall"] - 0.05
