@@ -7,6 +7,7 @@ first use (resumable, sha256-verified) into ``data/models``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -69,7 +70,17 @@ class Pack:
     embedders: tuple[EmbedderSpec, ...]
     description: str = ""
     calibration: dict = field(default_factory=dict, compare=False, hash=False)
-    adapter: QueryAdapter | None = field(default=None, compare=False, hash=False)  # engine.adapter
+    adapter_file: Path | None = field(default=None, compare=False, hash=False)  # <pack>.adapter.npz, if fitted
+
+    @functools.cached_property
+    def adapter(self) -> QueryAdapter | None:
+        """The pack's query adapter (``engine.adapter``), read when first asked for (by a
+        ``Matcher``): loading a pack stays cheap and free of numpy on the plugin's light side."""
+        if self.adapter_file is None:
+            return None
+        from stash_sense.engine.adapter import QueryAdapter
+
+        return QueryAdapter.load(self.adapter_file)
 
     def embedder(self, name: str) -> EmbedderSpec:
         for spec in self.embedders:
@@ -124,17 +135,10 @@ def load_pack_file(path: Path) -> Pack:
         raise ValueError(f"pack {name}: all embedders must share one alignment and crop size")
     calibration_path = path.with_name(f"{path.stem}.calibration.json")
     calibration = json.loads(calibration_path.read_text()) if calibration_path.exists() else {}
+    adapter = path.with_name(f"{path.stem}{ADAPTER_SUFFIX}")
     return Pack(name=spec["name"], detector=detector, embedders=embedders,
                 description=spec.get("description", ""), calibration=calibration,
-                adapter=_adapter(path.with_name(f"{path.stem}{ADAPTER_SUFFIX}")))
-
-
-def _adapter(path: Path) -> QueryAdapter | None:
-    if not path.exists():
-        return None
-    from stash_sense.engine.adapter import QueryAdapter  # numpy: not for the plugin's light side
-
-    return QueryAdapter.load(path)
+                adapter_file=adapter if adapter.exists() else None)
 
 
 def _model_spec(entry: dict) -> ModelSpec:
